@@ -9,7 +9,7 @@ from pathlib import Path
 from lab import doctor, reports
 from lab.course import Course, load_course
 from lab.export import export_student
-from lab.runner import TaskResult, run_tasks
+from lab.runner import run_tasks
 from lab.state import State, digest
 from lab.submission import grade_submission, submissions_in
 from lab.verify import verify

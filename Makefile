@@ -1,0 +1,59 @@
+# Every target bootstraps .venv from requirements.txt when it is missing or older than that file.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DAY    ?=
+JOBS   ?= 2
+
+.PHONY: help venv test lint verify grade status hint docs docs-build doctor run clean
+
+help:
+	@echo "make run          start the Day 48 system (users, orders, notifications, gateway)"
+	@echo "make test         every check: lint, lab verify, harness, examples, site, Day 48"
+	@echo "make grade DAY=44 grade your work on one day (all days without DAY)"
+	@echo "make status       your progress through the week"
+	@echo "make hint TASK=id the next hint for a task"
+	@echo "make docs         serve the course site on http://127.0.0.1:8000"
+	@echo "make docs-build   build the site strictly into site/"
+	@echo "make doctor       which servers and tools are here, and how to start the rest"
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(PY) -m ruff check .
+
+verify: venv
+	$(PY) -m lab verify $(DAY)
+
+docs-build: venv
+	$(PY) -m mkdocs build --strict --quiet
+
+test: venv lint docs-build
+	$(PY) -m lab verify
+	$(PY) -m pytest -n $(JOBS) lab/tests tests
+
+grade: venv
+	$(PY) -m lab grade $(DAY)
+
+status: venv
+	$(PY) -m lab status
+
+hint: venv
+	$(PY) -m lab hint $(TASK)
+
+docs: venv
+	$(PY) -m mkdocs serve
+
+doctor: venv
+	$(PY) -m lab doctor
+
+run: venv
+	@echo "The Day 48 system is not built yet: see Day-48-Mini-Project/PROJECT-GUIDE.md."
+
+clean:
+	rm -rf $(VENV) site .lab artifacts .pytest_cache
