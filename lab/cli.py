@@ -75,10 +75,11 @@ def emit(text: str, output: str | None) -> int:
 
 
 def cmd_hint(course: Course, args) -> int:
-    (task,) = course.select(args.task) if args.task not in {str(d.number) for d in course.days} else (None,)
-    if task is None:
-        print(f"`hint` takes a task id, not a day: {', '.join(t.id for t in course.select(args.task))}")
+    tasks = course.select(args.task)
+    if len(tasks) != 1:
+        print(f"`hint` takes one task id; day {args.task} has: {', '.join(t.id for t in tasks)}")
         return 2
+    (task,) = tasks
     state = State(course.root)
     if args.reset:
         state.set_hints_seen(task, 0)

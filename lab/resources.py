@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import uuid
+from urllib.parse import urlsplit
 
 
 def run_prefix() -> str:
@@ -66,8 +67,8 @@ def delete_amqp_names(url: str, names: list[str]) -> None:
 
 
 def database_url(server_url: str, database: str) -> str:
-    base, _, _ = server_url.rpartition("/")
-    return f"{base}/{database}"
+    """``server_url`` with its database swapped for ``database``; the query (``?sslmode=...``) is kept."""
+    return urlsplit(server_url)._replace(path=f"/{database}").geturl()
 
 
 def create_database(server_url: str, database: str) -> str:

@@ -112,3 +112,10 @@ def test_postgres_database_is_created_and_dropped():
     drop_database(server, database)
     with psycopg.connect(server) as conn:
         assert conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone() is None
+
+
+def test_database_url_keeps_the_query():
+    from lab.resources import database_url
+
+    assert database_url("postgresql://postgres@db:5432/postgres?sslmode=require", "lab_x") == (
+        "postgresql://postgres@db:5432/lab_x?sslmode=require")
