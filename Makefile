@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DAY    ?=
 JOBS   ?= 2
+# mkdocs-material prints an end-of-life banner on every build (see README, "Reading the course as a site").
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: help venv test lint verify grade status hint docs docs-build doctor run clean
 
