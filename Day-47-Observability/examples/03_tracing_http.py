@@ -10,7 +10,8 @@ What it shows:
   incoming ``traceparent`` header with ``opentelemetry.propagate.extract``; the status is ERROR for
   a 5xx answer or an exception, which is also recorded as an ``exception`` event;
 - an outgoing call wrapped in a CLIENT span, whose context ``propagate.inject`` writes into the
-  request headers as W3C Trace Context (``traceparent: 00-<trace id>-<span id>-01``), so the
+  request headers as W3C Trace Context (``traceparent: 00-<trace id>-<span id>-03``: flag 01 is
+  "sampled", 02 is Level 2's "random trace id", which this SDK also sets), so the
   second service's SERVER span becomes the child of the first service's CLIENT span;
 - a span exporter of our own that writes one JSON object per finished span to a file, and the
   resulting traces printed as a tree and then as a waterfall by ``../trace_viewer.py``, the viewer
@@ -202,7 +203,7 @@ def traced_get(tracer: trace.Tracer, session: requests.Session, url: str) -> req
         "GET", kind=SpanKind.CLIENT, attributes={"http.request.method": "GET", "url.full": url}
     ) as span:
         headers: dict[str, str] = {}
-        propagate.inject(headers)  # {'traceparent': '00-<trace id>-<this span id>-01'}
+        propagate.inject(headers)  # {'traceparent': '00-<trace id>-<this span id>-03'}
         response = session.get(url, headers=headers, timeout=2)
         span.set_attribute("http.response.status_code", response.status_code)
         if response.status_code >= 400:  # for a client, any 4xx or 5xx answer failed the call
