@@ -5,7 +5,8 @@ What it shows, against a real PostgreSQL:
 - the account's state is never stored: its **events** are (``AccountOpened``, ``MoneyDeposited``,
   ``MoneyWithdrawn``), appended to one table, and the state is rebuilt by **replaying** them
   through a pure function, ``evolve(state, event)``. Commands (``deposit``, ``withdraw``) check
-  the rules against the current state and return the new events, or refuse;
+  the rules against the current state (the account is open, the amount is covered) and return the
+  new events, or refuse;
 - **optimistic concurrency**: each event has a version within its stream, and
   ``UNIQUE (stream_id, version)`` lets only one writer append version *n*. Two writers load the
   account at the same version and both withdraw; the second one's insert waits on the first's
@@ -113,13 +114,20 @@ def open_account(state: Account, owner: str) -> list[Event]:
     return [Event("AccountOpened", {"owner": owner})]
 
 
+def require_open(state: Account) -> None:
+    if not state.version:  # no AccountOpened in the stream: there is no such account yet
+        raise Refused(f"{state.id} is not open")
+
+
 def deposit(state: Account, amount_cents: int) -> list[Event]:
+    require_open(state)
     if amount_cents <= 0:
         raise Refused("a deposit must be positive")
     return [Event("MoneyDeposited", {"amount_cents": amount_cents})]
 
 
 def withdraw(state: Account, amount_cents: int) -> list[Event]:
+    require_open(state)
     if amount_cents > state.balance_cents:
         raise Refused(f"insufficient funds: {state.balance_cents} < {amount_cents}")
     return [Event("MoneyWithdrawn", {"amount_cents": amount_cents})]
@@ -319,6 +327,11 @@ def main() -> int:
                 execute(conn, "acc-grace", withdraw, 20_000)
             except Refused as refusal:
                 print(f"  acc-grace: withdraw 20000 refused ({refusal}); no event appended")
+            try:
+                execute(conn, "acc-nobody", deposit, 1_000)
+                failures.append("a deposit into an account never opened was accepted")
+            except Refused as refusal:
+                print(f"  acc-nobody: deposit 1000 refused ({refusal}); no event appended")
 
             # --8<-- [start:replay]
             full, replayed_all = load(conn, "acc-ada", use_snapshot=False)

@@ -10,13 +10,19 @@ What it shows, against a real RabbitMQ:
   *semantic lock*: other requests can see that it is not settled yet). When a step is refused, the
   orchestrator sends the compensations of the steps already done, newest first, and the order
   ends ``REJECTED``; otherwise ``APPROVED``;
-- three orders: one that goes through; one refused by shipping (nobody delivers to Atlantis),
+- four orders: one that goes through; one refused by shipping (nobody delivers to Atlantis),
   whose stock and payment are given back; one refused at the first step (not enough credit),
-  with nothing to undo;
+  with nothing to undo; and one whose ``reserve_payment`` hits a transient failure (the bank does
+  not answer), so payments parks the command in a retry queue (TTL, then dead-lettered back). The
+  orchestrator times out, compensates with ``refund_payment``, and rejects the order; the retried
+  command then arrives *after* its compensation and is refused;
 - compensations are idempotent (releasing what was never reserved, or already released, does
-  nothing), because a command can be delivered twice: RabbitMQ delivers at least once.
+  nothing), because a command can be delivered twice: RabbitMQ delivers at least once. They are
+  also order-tolerant: each leaves a **tombstone** (this order is cancelled), so a reservation that
+  arrives after its compensation, late or duplicated, is refused instead of holding money or stock
+  that nobody will ever give back.
 
-Run it (needs RabbitMQ at $AMQP_URL; under a second):
+Run it (needs RabbitMQ at $AMQP_URL; about a second):
 
     python Day-45-Event-Driven/examples/08_saga_orchestration.py
 
@@ -39,6 +45,8 @@ import pika.exceptions
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/%2F")
 BACKSTOP = {"x-expires": 60_000}
+COMMAND_TIMEOUT = 0.5  # seconds the orchestrator waits for a reply (a local reply takes milliseconds)
+RETRY_DELAY_MS = 800  # how long a transiently failed command waits in its retry queue: longer than that
 
 
 @dataclass(frozen=True)
@@ -55,21 +63,34 @@ class Refused(Exception):
     """A service said no, for a business reason."""
 
 
+class Unavailable(Exception):
+    """A transient failure (a dependency did not answer): the command is retried later."""
+
+
 # --8<-- [start:services]
 class Payments:
-    def __init__(self, credit_cents: dict[str, int]):
+    def __init__(self, credit_cents: dict[str, int], bank_down_once: frozenset[int] = frozenset()):
         self.credit_cents = dict(credit_cents)
         self.reserved: dict[int, int] = {}  # order id -> cents: what to give back, and whether to
+        self.cancelled: set[int] = set()  # tombstones: orders whose payment was compensated
+        self.bank_down_once = set(bank_down_once)  # for the demo: orders whose first try fails transiently
 
     def reserve_payment(self, order: Order) -> None:
+        if order.id in self.cancelled:  # the compensation came first: this command is late, or a duplicate
+            raise Refused(f"order {order.id} was cancelled: its payment is not reserved")
         if order.id in self.reserved:
             return  # a duplicate command: already done
+        if order.id in self.bank_down_once:
+            self.bank_down_once.discard(order.id)
+            raise Unavailable("the bank did not answer")
         if self.credit_cents[order.customer] < order.total_cents:
             raise Refused(f"{order.customer} has {self.credit_cents[order.customer]} cents of credit")
         self.credit_cents[order.customer] -= order.total_cents
         self.reserved[order.id] = order.total_cents
 
     def refund_payment(self, order: Order) -> None:
+        # The tombstone, whether or not the reservation has happened: one still on its way is refused.
+        self.cancelled.add(order.id)
         self.credit_cents[order.customer] += self.reserved.pop(order.id, 0)  # idempotent
 
 
@@ -77,8 +98,11 @@ class Inventory:
     def __init__(self, stock: dict[str, int]):
         self.stock = dict(stock)
         self.reserved: dict[int, int] = {}
+        self.cancelled: set[int] = set()
 
     def reserve_stock(self, order: Order) -> None:
+        if order.id in self.cancelled:
+            raise Refused(f"order {order.id} was cancelled: its stock is not reserved")
         if order.id in self.reserved:
             return
         if self.stock[order.sku] < order.quantity:
@@ -87,6 +111,7 @@ class Inventory:
         self.reserved[order.id] = order.quantity
 
     def release_stock(self, order: Order) -> None:
+        self.cancelled.add(order.id)
         self.stock[order.sku] += self.reserved.pop(order.id, 0)
 
 
@@ -116,6 +141,10 @@ def serve_commands(service, queue: str, ready: threading.Event, stop: threading.
                 reply = {"ok": True}
             except Refused as refusal:
                 reply = {"ok": False, "reason": str(refusal)}
+            except Unavailable:  # try again later: the retry queue dead-letters it back here after its TTL
+                ch.basic_publish("", f"{queue}.retry", body, properties)
+                ch.basic_ack(method.delivery_tag)
+                return
             ch.basic_publish(
                 "",
                 properties.reply_to,
@@ -144,19 +173,25 @@ class Step:
 
 
 class Orchestrator:
-    def __init__(self, channel, queues: dict[str, str], steps: list[Step]):
-        self.channel, self.queues, self.steps = channel, queues, steps
+    def __init__(self, channel, queues: dict[str, str], steps: list[Step], timeout: float = COMMAND_TIMEOUT):
+        self.channel, self.queues, self.steps, self.timeout = channel, queues, steps, timeout
         self.status: dict[int, str] = {}
+        self.awaiting: set[str] = set()  # correlation ids of the commands still waited for
         self.replies: dict[str, dict] = {}
+        self.late_replies: list[dict] = []  # answers to commands given up on
         self.reply_queue = channel.queue_declare("", exclusive=True).method.queue
         channel.basic_consume(self.reply_queue, self.on_reply, auto_ack=True)
 
     def on_reply(self, _channel, _method, properties, body: bytes) -> None:
-        self.replies[properties.correlation_id] = json.loads(body)
+        if properties.correlation_id in self.awaiting:
+            self.replies[properties.correlation_id] = json.loads(body)
+        else:  # its command timed out and its step was compensated: nothing to act on
+            self.late_replies.append(json.loads(body))
 
-    def send(self, service: str, command: str, order: Order, timeout: float = 5) -> dict:
+    def send(self, service: str, command: str, order: Order) -> dict:
         """Send one command and await its reply, matched by correlation id."""
         correlation_id = str(uuid.uuid4())
+        self.awaiting.add(correlation_id)
         self.channel.basic_publish(
             "",
             self.queues[service],
@@ -168,13 +203,14 @@ class Orchestrator:
                 delivery_mode=pika.DeliveryMode.Persistent,
             ),
         )
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self.timeout
         while correlation_id not in self.replies and time.monotonic() < deadline:
             self.channel.connection.process_data_events(time_limit=0.05)  # runs on_reply
+        self.awaiting.discard(correlation_id)
         if correlation_id in self.replies:
             return self.replies.pop(correlation_id)
-        # No answer: the command may or may not have been carried out.
-        return {"ok": False, "reason": f"no answer to {command} in {timeout} s", "unknown": True}
+        # No answer: the command may or may not have been carried out, or may be yet to arrive.
+        return {"ok": False, "reason": f"no answer to {command} in {self.timeout} s", "unknown": True}
 
     def run(self, order: Order) -> str:
         self.status[order.id] = "PENDING"  # the semantic lock: visible, and not settled yet
@@ -183,7 +219,8 @@ class Orchestrator:
             reply = self.send(step.service, step.command, order)
             if not reply["ok"]:
                 print(f"    {step.service}.{step.command}: refused, {reply['reason']}")
-                # A step that did not answer may have happened: undo it too (compensations are idempotent).
+                # A step that did not answer may have happened, or happen later: undo it too (compensations
+                # are idempotent, and leave a tombstone that refuses the step if it arrives afterwards).
                 for undo in reversed(done + [step] if reply.get("unknown") else done):
                     if undo.compensation:
                         self.send(undo.service, undo.compensation, order)
@@ -207,7 +244,7 @@ PLACE_ORDER = [
 def main() -> int:
     prefix = f"day45-{uuid.uuid4().hex[:8]}"
     services = {
-        "payments": Payments({"ada": 10_000, "bob": 1_000}),
+        "payments": Payments({"ada": 10_000, "bob": 1_000}, bank_down_once=frozenset({4})),
         "inventory": Inventory({"teapot": 5}),
         "shipping": Shipping(),
     }
@@ -225,6 +262,16 @@ def main() -> int:
     try:
         for name, queue in queues.items():
             channel.queue_declare(queue, durable=True, arguments=BACKSTOP)
+            channel.queue_declare(  # where a transiently failed command waits before it is tried again
+                f"{queue}.retry",
+                durable=True,
+                arguments={
+                    **BACKSTOP,
+                    "x-message-ttl": RETRY_DELAY_MS,
+                    "x-dead-letter-exchange": "",  # the default exchange: back to the command queue
+                    "x-dead-letter-routing-key": queue,
+                },
+            )
             ready = threading.Event()
             thread = threading.Thread(
                 target=serve_commands, args=(services[name], queue, ready, stop), daemon=True
@@ -239,18 +286,28 @@ def main() -> int:
             Order(1, "ada", "teapot", 2, 5_000, "London"),
             Order(2, "ada", "teapot", 1, 2_500, "Atlantis"),
             Order(3, "bob", "teapot", 1, 2_500, "Paris"),
+            Order(4, "ada", "teapot", 1, 2_500, "Paris"),  # the bank does not answer at first
         ]
         for order in orders:
             print(
                 f"order {order.id}: {order.customer}, {order.quantity} x {order.sku}, {order.total_cents} cents, to {order.address}"
             )
             print(f"  -> order {order.id} {orchestrator.run(order)}")
+
+        # Order 4's reserve_payment is still in the retry queue: it reaches payments after the refund.
+        deadline = time.monotonic() + 5
+        while not orchestrator.late_replies and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.05)
+        for reply in orchestrator.late_replies:
+            outcome = "carried out" if reply["ok"] else f"refused, {reply['reason']}"
+            print(f"late: order 4's retried reserve_payment reached payments after the refund: {outcome}")
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
         for queue in queues.values():
             channel.queue_delete(queue)
+            channel.queue_delete(f"{queue}.retry")
         connection.close()
 
     payments, inventory, shipping = services.values()
@@ -259,7 +316,8 @@ def main() -> int:
         f"teapots left {inventory.stock['teapot']}; shipments {sorted(shipping.scheduled)}"
     )
     consistent = (
-        orchestrator.status == {1: "APPROVED", 2: "REJECTED", 3: "REJECTED"}
+        orchestrator.status == {1: "APPROVED", 2: "REJECTED", 3: "REJECTED", 4: "REJECTED"}
+        and [reply["ok"] for reply in orchestrator.late_replies] == [False]  # the late command was refused
         and payments.credit_cents == {"ada": 5_000, "bob": 1_000}
         and inventory.stock["teapot"] == 3
         and shipping.scheduled == {1}

@@ -17,6 +17,11 @@ the payment, then the stock, then schedule the shipment), with nobody in charge:
 
 - each event carries the order (event-carried state transfer), a ``message_id`` and the order id
   as ``correlation_id``, so a service needs nothing but the event to do its part;
+- every handler is idempotent, because RabbitMQ delivers at least once: each service keeps what it
+  has decided for each order, and an event it has already acted on changes nothing and publishes
+  nothing. The run delivers order 1's ``order.created`` twice (a publisher retrying), and later
+  its ``payment.reserved`` again (a redelivery): without the checks, ada would pay twice and two
+  more teapots would be reserved;
 - an audit queue bound to ``#`` sees every event, and prints each order's flow;
 - what choreography costs: no single place knows how far a saga has got. Here the script knows
   which events to wait for; a real system needs the audit trail, or a tracing tool, to answer
@@ -59,24 +64,34 @@ FINAL_EVENTS = {
 
 
 # --8<-- [start:services]
+# Each handler returns False when the event changes nothing (a duplicate): it is acked and ignored.
 class Payments:
     subscribes = ["order.created", "stock.failed", "shipment.failed"]
 
     def __init__(self) -> None:
         self.credit_cents = {"ada": 10_000, "bob": 1_000}
         self.reserved: dict[int, int] = {}
+        self.outcome: dict[int, str] = {}  # order id -> what this service last published for it
 
-    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> None:
+    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> bool:
         if event == "order.created":
+            if order["id"] in self.outcome:  # already decided: a duplicate
+                return False
             if self.credit_cents[order["customer"]] < order["total_cents"]:
+                self.outcome[order["id"]] = "payment.failed"
                 publish("payment.failed", {**order, "reason": "not enough credit"})
-                return
+                return True
             self.credit_cents[order["customer"]] -= order["total_cents"]
             self.reserved[order["id"]] = order["total_cents"]
+            self.outcome[order["id"]] = "payment.reserved"
             publish("payment.reserved", order)
-        elif order["id"] in self.reserved:  # a later step failed: give the money back, once
-            self.credit_cents[order["customer"]] += self.reserved.pop(order["id"])
-            publish("payment.refunded", order)
+            return True
+        if self.outcome.get(order["id"]) != "payment.reserved":  # nothing held, or already refunded
+            return False
+        self.credit_cents[order["customer"]] += self.reserved.pop(order["id"])  # a later step failed
+        self.outcome[order["id"]] = "payment.refunded"
+        publish("payment.refunded", order)
+        return True
 
 
 class Inventory:
@@ -85,18 +100,27 @@ class Inventory:
     def __init__(self) -> None:
         self.stock = {"teapot": 5}
         self.reserved: dict[int, int] = {}
+        self.outcome: dict[int, str] = {}
 
-    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> None:
+    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> bool:
         if event == "payment.reserved":
+            if order["id"] in self.outcome:
+                return False
             if self.stock[order["sku"]] < order["quantity"]:
+                self.outcome[order["id"]] = "stock.failed"
                 publish("stock.failed", {**order, "reason": "out of stock"})
-                return
+                return True
             self.stock[order["sku"]] -= order["quantity"]
             self.reserved[order["id"]] = order["quantity"]
+            self.outcome[order["id"]] = "stock.reserved"
             publish("stock.reserved", order)
-        elif order["id"] in self.reserved:
-            self.stock[order["sku"]] += self.reserved.pop(order["id"])
-            publish("stock.released", order)
+            return True
+        if self.outcome.get(order["id"]) != "stock.reserved":
+            return False
+        self.stock[order["sku"]] += self.reserved.pop(order["id"])
+        self.outcome[order["id"]] = "stock.released"
+        publish("stock.released", order)
+        return True
 
 
 class Shipping:
@@ -104,13 +128,18 @@ class Shipping:
 
     def __init__(self) -> None:
         self.scheduled: set[int] = set()
+        self.refused: set[int] = set()
 
-    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> None:
+    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> bool:
+        if order["id"] in self.scheduled | self.refused:
+            return False
         if order["address"] == "Atlantis":
+            self.refused.add(order["id"])
             publish("shipment.failed", {**order, "reason": "no carrier delivers to Atlantis"})
-            return
+            return True
         self.scheduled.add(order["id"])
         publish("shipment.scheduled", order)
+        return True
 
 
 class Orders:
@@ -119,21 +148,30 @@ class Orders:
     def __init__(self) -> None:
         self.status: dict[int, str] = {}
 
-    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> None:
+    def handle(self, event: str, order: dict, publish: Callable[[str, dict], None]) -> bool:
+        if self.status.get(order["id"]) != "PENDING":  # already settled: a duplicate, or a second failure
+            return False
         if event == "shipment.scheduled":
             self.status[order["id"]] = "APPROVED"
             publish("order.approved", order)
-        elif self.status.get(order["id"]) == "PENDING":
+        else:
             self.status[order["id"]] = "REJECTED"
             publish("order.rejected", {**order, "reason": order.get("reason")})
-            # --8<-- [end:services]
+        return True
+        # --8<-- [end:services]
 
 
 # --8<-- [start:event_loop]
 def run_service(
-    service, exchange: str, queue_name: str, ready: threading.Event, stop: threading.Event
+    service,
+    exchange: str,
+    queue_name: str,
+    ignored: list,
+    ready: threading.Event,
+    stop: threading.Event,
 ) -> None:
-    """Bind the service's queue to its events; hand each event to it; ack after it has published."""
+    """Bind the service's queue to its events; hand each event to it; ack after it has published.
+    Events the service ignored as duplicates go on ``ignored``."""
     connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     try:
         channel = connection.channel()
@@ -158,7 +196,9 @@ def run_service(
                     ),
                 )
 
-            service.handle(method.routing_key, json.loads(body), publish)
+            order = json.loads(body)
+            if not service.handle(method.routing_key, order, publish):
+                ignored.append((type(service).__name__, method.routing_key, order["id"]))
             ch.basic_ack(method.delivery_tag)
 
         channel.basic_consume(queue_name, on_event)
@@ -209,11 +249,12 @@ def main() -> int:
     threads = []
     queues = [f"{prefix}.{name}" for name in services]
     flows: dict[int, list[str]] = {order["id"]: [] for order in ORDERS}
+    ignored: list[tuple[str, str, int]] = []  # (service, event, order id) of each duplicate ignored
     try:
         channel.exchange_declare(exchange, "topic", durable=True, auto_delete=True)
         seen: queue.Queue = queue.Queue()
         workers = [
-            (run_service, (service, exchange, queue_name))
+            (run_service, (service, exchange, queue_name, ignored))
             for service, queue_name in zip(services.values(), queues, strict=True)
         ] + [(audit, (exchange, f"{prefix}.audit", seen))]
         for target, args in workers:
@@ -224,32 +265,43 @@ def main() -> int:
             if not ready.wait(10):
                 raise RuntimeError(f"{target.__name__} did not start")
 
-        # --8<-- [start:start_saga]
-        for order in ORDERS:
-            services["orders"].status[order["id"]] = "PENDING"  # saved with the order, in real life
+        def publish(event: str, order: dict, message_id: str) -> None:
             channel.basic_publish(
                 exchange,
-                "order.created",
+                event,
                 json.dumps(order).encode(),
                 pika.BasicProperties(
-                    message_id=str(uuid.uuid4()),
+                    message_id=message_id,
                     correlation_id=str(order["id"]),
-                    type="order.created",
+                    type=event,
                     content_type="application/json",
                     delivery_mode=pika.DeliveryMode.Persistent,
                 ),
             )
-            # --8<-- [end:start_saga]
 
-        deadline = time.monotonic() + 10
-        while (
-            any(not FINAL_EVENTS[i] <= set(flow) for i, flow in flows.items()) and time.monotonic() < deadline
-        ):
-            try:
-                order_id, event, _ = seen.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            flows[order_id].append(event)
+        # --8<-- [start:start_saga]
+        for order in ORDERS:
+            services["orders"].status[order["id"]] = "PENDING"  # saved with the order, in real life
+            message_id = str(uuid.uuid4())
+            publish("order.created", order, message_id)
+            if order["id"] == 1:  # a publisher that saw no confirm sends again: the same event, twice
+                publish("order.created", order, message_id)
+                # --8<-- [end:start_saga]
+
+        def collect_until(done: Callable[[], bool]) -> None:
+            deadline = time.monotonic() + 10
+            while not done() and time.monotonic() < deadline:
+                try:
+                    order_id, event, _ = seen.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                flows[order_id].append(event)
+
+        collect_until(lambda: all(FINAL_EVENTS[i] <= set(flow) for i, flow in flows.items()))
+        # Once the sagas are over, order 1's payment.reserved is delivered again, as a redelivery would.
+        publish("payment.reserved", ORDERS[0], str(uuid.uuid4()))
+        expected_ignored = {("Payments", "order.created", 1), ("Inventory", "payment.reserved", 1)}
+        collect_until(lambda: expected_ignored <= set(ignored) and flows[1].count("payment.reserved") == 2)
     finally:
         stop.set()
         for thread in threads:
@@ -264,6 +316,8 @@ def main() -> int:
             f"order {order['id']} ({order['customer']}, {order['quantity']} x {order['sku']}, to {order['address']}):"
         )
         print("  " + " -> ".join(flows[order["id"]]))
+    for service, event, order_id in ignored:
+        print(f"{service} ignored a duplicate {event} of order {order_id}")
     payments, inventory, shipping, orders = services.values()
     print(
         f"\nada's credit {payments.credit_cents['ada']} cents, bob's {payments.credit_cents['bob']}; "
@@ -275,6 +329,7 @@ def main() -> int:
         and payments.credit_cents == {"ada": 5_000, "bob": 1_000}
         and inventory.stock["teapot"] == 3
         and shipping.scheduled == {1}
+        and sorted(ignored) == sorted(expected_ignored)
     )
     if not consistent:
         print("FAILED: the services are not consistent with the orders' outcomes", file=sys.stderr)
