@@ -138,3 +138,47 @@ def pytest_sessionstart(session):
     path = os.environ.pop("LAB_REPORT", None)  # out of sight of the code under test
     if path:
         session.config.pluginmanager.register(ResultRecorder(path), "lab-result-recorder")
+
+
+@pytest.fixture
+def serve():
+    """``serve(wsgi_app) -> "http://127.0.0.1:<port>"``: the app answers real HTTP until the test ends."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    running = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def release():
+    """An event hanging handlers wait on; set when the test ends so that no handler outlives it."""
+    import threading
+
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """The URL of a port nobody listens on: every connection is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -1,40 +1,13 @@
-"""Fixtures for the Day 47 tests: real HTTP servers, and span recorders that need no global state."""
+"""Span recorders for the Day 47 tests that need no global state.
 
-import threading
+`serve` and `release` (real HTTP servers on free ports) come from the course plugin, `lab.pytest_plugin`.
+"""
 
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from werkzeug.serving import make_server
-
-
-@pytest.fixture
-def serve():
-    """``serve(wsgi_app) -> "http://127.0.0.1:<port>"``: the app answers real HTTP until the test ends."""
-    running = []
-
-    def start(app) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def release():
-    """An event hanging code waits on; set when the test ends so that no thread outlives the test."""
-    event = threading.Event()
-    yield event
-    event.set()
 
 
 class SpanRecorder:
