@@ -37,7 +37,7 @@ docs-build: venv
 
 test: venv lint docs-build
 	$(PY) -m lab verify
-	$(PY) -m pytest -n $(JOBS) lab/tests tests
+	$(PY) -m pytest -n $(JOBS) lab/tests tests Day-48-Mini-Project/tests
 
 grade: venv
 	$(PY) -m lab grade $(DAY)

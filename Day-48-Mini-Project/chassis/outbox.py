@@ -1,0 +1,97 @@
+"""The transactional outbox: an event is written in the same transaction as the state change it
+announces, and a relay publishes it afterwards with publisher confirms.
+
+Create the table at start with ``outbox_metadata.create_all(engine)``. The channel given to
+``relay_once`` must be in confirm mode (``channel.confirm_delivery()``), so that ``basic_publish``
+returns only once the broker has the message and raises when it is refused or unroutable.
+
+Delivery is at least once: a relay that dies after a publish and before its commit publishes the
+row again on its next run, with the same event id, for the consumer's inbox to drop.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from chassis.events import Event, amqp_properties, trace_headers
+from chassis.metrics import ServiceMetrics
+
+outbox_metadata = MetaData()
+
+outbox = Table(
+    "outbox", outbox_metadata,
+    # SQLite autoincrements only an INTEGER primary key.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("headers", JSON, nullable=False),  # the trace context of the transaction that wrote it
+    Column("created_at", DateTime(timezone=True), nullable=False, default=lambda: datetime.now(UTC)),
+    Column("sent_at", DateTime(timezone=True)),
+)
+# The relay looks for unsent rows in id order: a partial index keeps that cheap as the table grows.
+Index("outbox_unsent", outbox.c.id, postgresql_where=outbox.c.sent_at.is_(None),
+      sqlite_where=outbox.c.sent_at.is_(None))
+
+
+def add_to_outbox(session, event: Event) -> None:
+    """Queue ``event`` in the caller's transaction (a SQLAlchemy Session or Connection): it is
+    published only if that transaction commits."""
+    session.execute(insert(outbox).values(event_id=event.id, event_type=event.type,
+                                          body=event.to_json().decode(), headers=trace_headers()))
+
+
+def unsent_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).where(outbox.c.sent_at.is_(None))).scalar_one()
+
+
+def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
+               metrics: ServiceMetrics | None = None) -> int:
+    """Publish up to ``batch`` unsent rows, oldest first, marking each sent after its confirm.
+
+    Returns how many were published. If a publish fails, the rows confirmed before it stay marked
+    and the error propagates; that row and the rest wait for the next run.
+    """
+    published, failure = 0, None
+    with engine.begin() as connection:
+        query = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(batch)
+        if connection.dialect.name == "postgresql":
+            # Locked until the commit: a second relay skips these rows instead of sending them too.
+            query = query.with_for_update(skip_locked=True)
+        for row in connection.execute(query).all():
+            event = Event.from_json(row.body)
+            try:
+                channel.basic_publish(exchange, row.event_type, row.body.encode(),
+                                      properties=amqp_properties(event, row.headers), mandatory=True)
+            except Exception as error:
+                failure = error
+                break
+            connection.execute(update(outbox).where(outbox.c.id == row.id).values(sent_at=datetime.now(UTC)))
+            published += 1
+            if metrics:
+                metrics.events_published.labels(row.event_type).inc()
+    if metrics:
+        metrics.outbox_backlog.set(unsent_count(engine))
+    if failure is not None:
+        raise failure
+    return published
+

@@ -1,0 +1,73 @@
+"""RFC 9457 problem details: every error a service answers is ``application/problem+json``."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+
+PROBLEM_JSON = "application/problem+json"
+VALIDATION_ERROR = "https://example.com/problems/validation-error"
+
+log = logging.getLogger(__name__)
+
+
+class ValidationFailed(Exception):
+    """The request is well-formed JSON but its content is invalid: a 400 listing ``errors``.
+
+    ``errors`` is a list of ``{"pointer": "#/email", "detail": "must be an email address"}``.
+    """
+
+    def __init__(self, errors: list[dict], detail: str = "The request has invalid fields; see 'errors'."):
+        super().__init__(detail)
+        self.errors = errors
+        self.detail = detail
+
+
+def problem(status: int, detail: str, *, type_: str = "about:blank", title: str | None = None,
+            headers: list[tuple[str, str]] | None = None, **extensions) -> Response:
+    """A problem details response: type, title, status, detail, instance and any extensions."""
+    body = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status,
+            "detail": detail, "instance": request.path, **extensions}
+    response = jsonify(body)
+    response.status_code = status
+    response.content_type = PROBLEM_JSON
+    for name, value in headers or []:
+        response.headers[name] = value
+    return response
+
+
+def json_object_body() -> dict:
+    """The request body as a JSON object, else a 415 (not JSON), 400 (malformed) or validation 400."""
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as JSON, with 'Content-Type: application/json'.")
+    try:
+        body = request.get_json()
+    except BadRequest:
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed([{"pointer": "#", "detail": "must be a JSON object"}])
+    return body
+
+
+def install_problem_handlers(app: Flask) -> None:
+    """Answer every HTTPException, ``ValidationFailed`` and unexpected exception as problem+json."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        # Keep the exception's own headers: a 405 must say which methods are allowed.
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return problem(error.code or 500, error.description or "", headers=headers)
+
+    @app.errorhandler(ValidationFailed)
+    def validation_failed(error: ValidationFailed) -> Response:
+        return problem(400, error.detail, type_=VALIDATION_ERROR, title="Your request is not valid.",
+                       errors=error.errors)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Response:
+        # The operator gets the traceback in the logs; the client learns nothing about the internals.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "The service failed to handle the request.")
