@@ -6,19 +6,9 @@ Run: pytest Day-44-API-Gateway/tasks/test_circuit_breaker.py
 import pytest
 
 from lab import load_task
+from lab.fake_clock import FakeClock
 
 cb = load_task(__file__, "circuit_breaker")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Upstream:

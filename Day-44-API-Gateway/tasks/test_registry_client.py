@@ -24,21 +24,11 @@ import requests
 import responses
 
 from lab import load_task
+from lab.fake_clock import FakeClock
 
 rc = load_task(__file__, "registry_client")
 
 HOST, PORT = "consul.test", 8500
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def instance(service_id, port, *, address="", node="node-1", node_address="10.0.0.1", status="passing",

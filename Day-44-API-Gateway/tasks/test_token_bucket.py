@@ -9,21 +9,9 @@ import math
 import pytest
 
 from lab import load_task
+from lab.fake_clock import FakeClock
 
 tb = load_task(__file__, "token_bucket")
-
-
-class FakeClock:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def burst(bucket, attempts: int = 1000) -> int:

@@ -17,21 +17,14 @@ import pytest
 from flask import Flask, g, jsonify
 
 from lab import load_task
+from lab.fake_clock import FakeClock
 
 ak = load_task(__file__, "api_keys")
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(now=1_700_000_000.0)
 
 
 @pytest.fixture

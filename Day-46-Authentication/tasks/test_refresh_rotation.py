@@ -15,21 +15,11 @@ from collections import deque
 import pytest
 
 from lab import load_task
+from lab.fake_clock import FakeClock
 
 rr = load_task(__file__, "refresh_rotation")
 
 TTL = 3600
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Access:
@@ -56,7 +46,7 @@ def new_store(request, names):
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(now=float(int(time.time())))
 
 
 @pytest.fixture

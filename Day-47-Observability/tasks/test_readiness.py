@@ -13,19 +13,9 @@ import pytest
 from flask import Flask
 
 from lab import load_task
+from lab.fake_clock import FakeClock
 
 rd = load_task(__file__, "readiness")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Probe:
