@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections import deque
 from types import SimpleNamespace
 
 import pytest
@@ -18,6 +17,7 @@ from flask import Flask, g, jsonify
 
 from lab import load_task
 from lab.fake_clock import FakeClock
+from lab.reachable_strings import reachable_strings
 
 ak = load_task(__file__, "api_keys")
 
@@ -119,28 +119,6 @@ def test_a_bad_key_is_401_even_for_a_scope_it_lacks(registry):
     wrong = f"sk_{issued.key_id}_{secrets.token_urlsafe(32)}"
     assert_401(registry, wrong, "admin:everything",
                "a wrong secret asking for a scope the key lacks (check who it is before what it may do)")
-
-
-def reachable_strings(obj, module_name: str, seen=None, depth=0):
-    """Every str and bytes reachable from ``obj`` through containers and the task module's objects."""
-    seen = set() if seen is None else seen
-    if depth > 12 or id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, str | bytes | bytearray):
-        yield obj
-    elif isinstance(obj, dict):
-        for key, value in list(obj.items()):
-            yield from reachable_strings(key, module_name, seen, depth + 1)
-            yield from reachable_strings(value, module_name, seen, depth + 1)
-    elif isinstance(obj, list | tuple | set | frozenset | deque):
-        for item in list(obj):
-            yield from reachable_strings(item, module_name, seen, depth + 1)
-    elif type(obj).__module__ == module_name:
-        values = list(getattr(obj, "__dict__", {}).values())
-        values += [getattr(obj, s) for s in getattr(type(obj), "__slots__", ()) if hasattr(obj, s)]
-        for value in values:
-            yield from reachable_strings(value, module_name, seen, depth + 1)
 
 
 def containing(strings, needles) -> list:

@@ -10,12 +10,12 @@ import re
 import sys
 import threading
 import time
-from collections import deque
 
 import pytest
 
 from lab import load_task
 from lab.fake_clock import FakeClock
+from lab.reachable_strings import reachable_strings
 
 rr = load_task(__file__, "refresh_rotation")
 
@@ -257,28 +257,6 @@ def test_refresh_tokens_are_random_and_unique(service):
     assert not bad, (f"a refresh token is at least 32 URL-safe characters (secrets.token_urlsafe(32)), "
                      f"got {bad[:3]}")
     assert not any("alice" in t for t in tokens), "a refresh token must not contain the subject: it must be random"
-
-
-def reachable_strings(obj, module_name: str, seen=None, depth=0):
-    """Every str and bytes reachable from ``obj`` through containers and the task module's objects."""
-    seen = set() if seen is None else seen
-    if depth > 12 or id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, str | bytes):
-        yield obj
-    elif isinstance(obj, dict):
-        for key, value in list(obj.items()):
-            yield from reachable_strings(key, module_name, seen, depth + 1)
-            yield from reachable_strings(value, module_name, seen, depth + 1)
-    elif isinstance(obj, list | tuple | set | frozenset | deque):
-        for item in list(obj):
-            yield from reachable_strings(item, module_name, seen, depth + 1)
-    elif type(obj).__module__ == module_name:
-        values = list(getattr(obj, "__dict__", {}).values())
-        values += [getattr(obj, s) for s in getattr(type(obj), "__slots__", ()) if hasattr(obj, s)]
-        for value in values:
-            yield from reachable_strings(value, module_name, seen, depth + 1)
 
 
 def redis_strings(client, prefix: str) -> list[str]:
