@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from opentelemetry import propagate, trace
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -64,6 +65,18 @@ def unsent_count(engine: Engine) -> int:
         return connection.execute(select(func.count()).where(outbox.c.sent_at.is_(None))).scalar_one()
 
 
+def _publish(channel, exchange: str, row, event: Event) -> None:
+    # A PRODUCER span, child of the request that wrote the row: the consumer's span continues it.
+    tracer = trace.get_tracer(__name__)
+    with tracer.start_as_current_span(f"{row.event_type} publish", context=propagate.extract(row.headers),
+                                      kind=trace.SpanKind.PRODUCER,
+                                      attributes={"messaging.system": "rabbitmq",
+                                                  "messaging.destination.name": exchange,
+                                                  "messaging.message.id": event.id}):
+        channel.basic_publish(exchange, row.event_type, row.body.encode(),
+                              properties=amqp_properties(event, trace_headers()), mandatory=True)
+
+
 def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
                metrics: ServiceMetrics | None = None) -> int:
     """Publish up to ``batch`` unsent rows, oldest first, marking each sent after its confirm.
@@ -80,8 +93,7 @@ def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
         for row in connection.execute(query).all():
             event = Event.from_json(row.body)
             try:
-                channel.basic_publish(exchange, row.event_type, row.body.encode(),
-                                      properties=amqp_properties(event, row.headers), mandatory=True)
+                _publish(channel, exchange, row, event)
             except Exception as error:
                 failure = error
                 break

@@ -51,3 +51,48 @@ def delivery(tag: int = 1) -> SimpleNamespace:
 def make_delivery():
     """``make_delivery(tag)``: a stand-in for pika's ``Basic.Deliver`` method frame."""
     return delivery
+
+
+class TokenKeys:
+    """An RS256 key pair standing in for users-service's: ``issue`` signs access tokens the way it
+    does, ``verifier()`` checks them as the other services do (keys from this pair's JWKS)."""
+
+    def __init__(self, issuer: str = "users-service", audience: str = "week7-api"):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.issuer, self.audience = issuer, audience
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_pem = self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        import jwt
+
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        self.kid = "test-key-1"
+        self.jwks = {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+
+    def issue(self, sub: str = "0" * 32, roles=("user",), *, ttl: int = 900, headers: dict | None = None,
+              key=None, algorithm: str = "RS256", **claims) -> str:
+        """An access token for ``sub``; override any claim (``aud="other"``, ``exp=...``) to spoil it."""
+        import time
+        import uuid
+
+        import jwt
+
+        now = int(time.time())
+        payload = {"iss": self.issuer, "aud": self.audience, "sub": sub, "email": f"{sub[:8]}@example.com",
+                   "roles": list(roles), "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex, **claims}
+        payload = {k: v for k, v in payload.items() if v is not None}  # claim=None removes it
+        return jwt.encode(payload, key if key is not None else self.private_key, algorithm=algorithm,
+                          headers={"kid": self.kid, **(headers or {})})
+
+    def verifier(self):
+        from chassis.auth import JwksCache, TokenVerifier
+
+        return TokenVerifier(JwksCache("http://users.test/.well-known/jwks.json", fetch=lambda url, t: self.jwks),
+                             self.issuer, self.audience)
+
+
+@pytest.fixture(scope="session")
+def token_keys() -> TokenKeys:
+    return TokenKeys()

@@ -1,0 +1,158 @@
+"""Bearer tokens checked by every service itself (defence in depth: the gateway checks them too).
+
+``JwksCache`` holds the issuer's public keys by ``kid``: fetched once, kept ``max_age`` seconds,
+fetched again early when a token names a key it does not know (the issuer rotated), but at most
+once per ``refetch_cooldown`` so a flood of made-up ``kid``s cannot turn into a flood of fetches.
+``TokenVerifier`` accepts RS256 only and requires ``exp``, ``iat``, ``sub``, ``iss``, ``aud``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+import jwt
+import requests
+from flask import current_app, g, request
+from werkzeug.exceptions import Forbidden, ServiceUnavailable, Unauthorized
+
+ALGORITHMS = ["RS256"]
+
+
+class InvalidToken(Exception):
+    """The token cannot be trusted; the message says why (safe to show the client)."""
+
+
+class KeysUnavailable(Exception):
+    """The issuer's keys cannot be fetched, so no token can be checked right now."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    email: str
+    roles: tuple[str, ...]
+    token_id: str
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class JwksCache:
+    def __init__(self, jwks_url: str, *, max_age: float = 300.0, refetch_cooldown: float = 30.0,
+                 timeout: float = 2.0, clock: Callable[[], float] = time.monotonic,
+                 fetch: Callable[[str, float], dict] | None = None):
+        self.jwks_url, self.max_age, self.refetch_cooldown, self.timeout = jwks_url, max_age, refetch_cooldown, timeout
+        self.clock = clock
+        self.fetch = fetch or _fetch_json
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+
+    def key(self, kid: str) -> jwt.PyJWK:
+        with self._lock:
+            now = self.clock()
+            stale = self._fetched_at is None or now - self._fetched_at >= self.max_age
+            may_refetch = self._fetched_at is None or now - self._fetched_at >= self.refetch_cooldown
+            if stale or (kid not in self._keys and may_refetch):
+                self._refresh(now)
+            try:
+                return self._keys[kid]
+            except KeyError:
+                raise InvalidToken("the token is signed with a key this service does not know") from None
+
+    def _refresh(self, now: float) -> None:
+        try:
+            document = self.fetch(self.jwks_url, self.timeout)
+            keys = {}
+            for entry in document.get("keys", []):
+                if entry.get("kid") and entry.get("kty") == "RSA" and entry.get("use", "sig") == "sig":
+                    keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
+        except (requests.RequestException, ValueError, AttributeError, jwt.PyJWKError) as error:
+            if not self._keys:
+                raise KeysUnavailable(f"cannot fetch the signing keys from {self.jwks_url}: {error}") from error
+            return  # keep serving the keys we have; try again after the cooldown
+        finally:
+            self._fetched_at = now
+        self._keys = keys
+
+
+def _fetch_json(url: str, timeout: float) -> dict:
+    response = requests.get(url, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+class TokenVerifier:
+    def __init__(self, keys: JwksCache, issuer: str, audience: str, leeway: float = 30.0):
+        self.keys, self.issuer, self.audience, self.leeway = keys, issuer, audience, leeway
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise InvalidToken("the token is not a JWT") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("the token's algorithm is not accepted")
+        if not isinstance(header.get("kid"), str):
+            raise InvalidToken("the token does not name its key (kid)")
+        key = self.keys.key(header["kid"])
+        try:
+            claims = jwt.decode(token, key.key, algorithms=ALGORITHMS, audience=self.audience,
+                                issuer=self.issuer, leeway=self.leeway,
+                                options={"require": ["exp", "iat", "sub", "iss", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the token has expired") from None
+        except jwt.InvalidTokenError as error:
+            raise InvalidToken(f"the token is not valid: {error}") from None
+        roles = claims.get("roles", [])
+        if not isinstance(claims["sub"], str) or not isinstance(roles, list):
+            raise InvalidToken("the token's claims are malformed")
+        return Principal(user_id=claims["sub"], email=str(claims.get("email", "")),
+                         roles=tuple(str(r) for r in roles), token_id=str(claims.get("jti", "")))
+
+
+def install_token_verifier(app, verifier: TokenVerifier) -> None:
+    app.extensions["chassis.verifier"] = verifier
+
+
+def bearer_token() -> str:
+    """The token of ``Authorization: Bearer <token>``, else a 401 saying what is missing."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <access token>'.",
+                           www_authenticate=['Bearer realm="api"'])
+    return token.strip()
+
+
+def authenticate() -> Principal:
+    """Verify the request's bearer token (once per request) and return who it belongs to."""
+    if "principal" in g:
+        return g.principal
+    token = bearer_token()
+    try:
+        g.principal = current_app.extensions["chassis.verifier"].verify(token)
+    except InvalidToken as error:
+        challenge = f'Bearer realm="api", error="invalid_token", error_description="{error}"'
+        raise Unauthorized(f"{error}.", www_authenticate=[challenge]) from None
+    except KeysUnavailable:
+        current_app.logger.exception("token keys unavailable")
+        raise ServiceUnavailable("Tokens cannot be checked right now; try again shortly.",
+                                 retry_after=5) from None
+    return g.principal
+
+
+def requires_auth(role: str | None = None):
+    """Route decorator: a valid token (401 otherwise) and, if given, ``role`` (403 otherwise)."""
+    def decorate(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            principal = authenticate()
+            if role is not None and not principal.has_role(role):
+                raise Forbidden(f"This needs the '{role}' role.")
+            return view(*args, **kwargs)
+        return guarded
+    return decorate

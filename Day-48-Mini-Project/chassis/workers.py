@@ -1,0 +1,125 @@
+"""The long-running loops of a service's worker processes: the outbox relay and the event consumer.
+
+Each loop connects, works until asked to stop, and when the broker or the database goes away it
+logs, waits (exponential backoff with full jitter, capped) and connects again. ``stop`` is a
+``threading.Event``; ``stop_on_signals(stop)`` sets it on SIGTERM/SIGINT so a process finishes
+the delivery in hand, closes its connection, and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable
+from functools import partial
+
+import pika
+import pika.exceptions
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from chassis.config import ServiceConfig
+from chassis.consumer import Handler, Topology, declare_exchange, declare_topology, handle_delivery
+from chassis.metrics import ServiceMetrics
+from chassis.outbox import relay_once
+
+log = logging.getLogger(__name__)
+
+# What a lost broker or database looks like; anything else is a bug and ends the process.
+TRANSIENT = (pika.exceptions.AMQPError, ConnectionError, OSError, OperationalError)
+
+
+class Backoff:
+    def __init__(self, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
+        self.base, self.cap, self.rng, self.failures = base, cap, rng or random.Random(), 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** (self.failures - 1)))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+
+def connect(amqp_url: str, name: str) -> pika.BlockingConnection:
+    parameters = pika.URLParameters(amqp_url)
+    parameters.client_properties = {"connection_name": name}
+    parameters.heartbeat = 30
+    parameters.blocked_connection_timeout = 30
+    return pika.BlockingConnection(parameters)
+
+
+def keep_running(session: Callable[[Backoff], None], stop: threading.Event, what: str,
+                 backoff: Backoff | None = None) -> None:
+    """Run ``session`` again and again until ``stop`` is set, waiting out transient failures.
+    ``session`` calls ``backoff.reset()`` once it is connected, so each outage starts short."""
+    backoff = backoff or Backoff()
+    while not stop.is_set():
+        try:
+            session(backoff)
+        except TRANSIENT as error:
+            delay = backoff.next_delay()
+            log.warning("%s lost its connection (%s: %s); reconnecting in %.1f s",
+                        what, type(error).__name__, error, delay)
+            stop.wait(delay)
+
+
+def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
+              metrics: ServiceMetrics | None = None, poll_interval: float = 0.2) -> None:
+    """Publish the outbox, oldest first, with confirms; poll every ``poll_interval`` when it is empty."""
+    def session(backoff: Backoff) -> None:
+        connection = connect(config.amqp_url, f"{config.service_name} outbox relay")
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            declare_exchange(channel, config.events_exchange)
+            backoff.reset()
+            log.info("outbox relay connected")
+            while not stop.is_set():
+                published = relay_once(engine, channel, config.events_exchange, config.outbox_batch_size,
+                                       metrics=metrics)
+                if published < config.outbox_batch_size:
+                    connection.sleep(poll_interval)  # keeps heartbeats flowing while idle
+        finally:
+            _close(connection)
+
+    keep_running(session, stop, "outbox relay")
+
+
+def run_consumer(engine: Engine, config: ServiceConfig, topology: Topology, handler: Handler,
+                 stop: threading.Event, *, metrics: ServiceMetrics | None = None, prefetch: int = 10) -> None:
+    """Consume the service's queue with manual acks until ``stop`` is set."""
+    on_message = partial(handle_delivery, engine=engine, handler=handler,
+                         max_attempts=topology.max_attempts, metrics=metrics)
+
+    def session(backoff: Backoff) -> None:
+        connection = connect(config.amqp_url, f"{config.service_name} consumer")
+        try:
+            channel = connection.channel()
+            declare_topology(channel, topology)
+            channel.basic_qos(prefetch_count=prefetch)
+            channel.basic_consume(topology.queue, on_message_callback=on_message)
+            backoff.reset()
+            log.info("consuming %s", topology.queue)
+            while not stop.is_set():
+                connection.process_data_events(time_limit=0.5)
+        finally:
+            _close(connection)
+
+    keep_running(session, stop, "consumer")
+
+
+def _close(connection: pika.BlockingConnection) -> None:
+    if connection.is_open:
+        try:
+            connection.close()
+        except TRANSIENT:
+            pass
+
