@@ -87,13 +87,13 @@ def configure_tracing(config: ServiceConfig) -> TracerProvider | None:
         return provider
 
 
-def install_tracing(app: Flask, tracer_name: str | None = None) -> None:
+def install_tracing(app: Flask, tracer_provider: trace.TracerProvider | None = None) -> None:
     """A SERVER span per request named ``METHOD /route/<template>``, child of the caller's context."""
-    tracer = trace.get_tracer(tracer_name or app.name)
+    tracer = trace.get_tracer(app.name, tracer_provider=tracer_provider)
 
     @app.before_request
     def _start_span():
-        parent = propagate.extract(dict(request.headers))
+        parent = propagate.extract(request.headers)  # case-insensitive lookup
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         span = tracer.start_span(f"{request.method} {route}", context=parent, kind=SpanKind.SERVER,
                                  attributes={"http.request.method": request.method, "http.route": route,

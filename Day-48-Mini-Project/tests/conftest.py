@@ -80,7 +80,7 @@ class TokenKeys:
         import jwt
 
         now = int(time.time())
-        payload = {"iss": self.issuer, "aud": self.audience, "sub": sub, "email": f"{sub[:8]}@example.com",
+        payload = {"iss": self.issuer, "aud": self.audience, "sub": sub, "email": f"{(sub or 'x')[:8]}@example.com",
                    "roles": list(roles), "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex, **claims}
         payload = {k: v for k, v in payload.items() if v is not None}  # claim=None removes it
         return jwt.encode(payload, key if key is not None else self.private_key, algorithm=algorithm,

@@ -1,0 +1,97 @@
+"""chassis.workers: the relay and the consumer loops keep going when the broker drops them."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+from chassis.config import ServiceConfig
+from chassis.consumer import Topology, inbox_metadata
+from chassis.database import create_database_engine, create_schema
+from chassis.events import Event
+from chassis.outbox import add_to_outbox, outbox_metadata
+from chassis.workers import Backoff, run_consumer, run_relay
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy.orm import Session
+
+pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.slow]
+
+domain = MetaData()
+applied = Table("applied", domain, Column("event_id", String(64), primary_key=True))
+
+
+def wait_until(condition, timeout: float = 30.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def connection_pids(name_prefix: str) -> list[str]:
+    """The broker's ids of the connections whose client named them ``name_prefix...``."""
+    listing = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties", "-q",
+                              "--no-table-headers"], capture_output=True, text=True, timeout=60, check=True)
+    marker = f'{{"connection_name","{name_prefix}'
+    return [line.split("\t", 1)[0] for line in listing.stdout.splitlines() if marker in line]
+
+
+def close_connections(name_prefix: str) -> int:
+    pids = connection_pids(name_prefix)
+    for pid in pids:
+        subprocess.run(["rabbitmqctl", "close_connection", pid, "test: broker drops the client"],
+                       capture_output=True, timeout=60, check=True)
+    return len(pids)
+
+
+def test_backoff_grows_to_its_cap_and_resets():
+    backoff = Backoff(base=0.5, cap=4.0, rng=__import__("random").Random(7))
+    delays = [backoff.next_delay() for _ in range(10)]
+    assert all(0 <= d <= 4.0 for d in delays) and max(delays[5:]) > 0.5
+    backoff.reset()
+    assert backoff.next_delay() <= 0.5
+
+
+def test_relay_and_consumer_survive_the_broker_closing_their_connections(postgres_url, amqp_url, names):
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    config = ServiceConfig(service_name=service, database_url=postgres_url, amqp_url=amqp_url,
+                           events_exchange=names.new("events"))
+    queue = names.new("queue")
+    topology = Topology(config.events_exchange, queue, ("thing.*",), names.new("dlx"), names.new("dlq"), 5)
+    engine = create_database_engine(postgres_url)
+    create_schema(engine, outbox_metadata, inbox_metadata, domain)
+
+    def handler(session, event):
+        session.execute(insert(applied).values(event_id=event.id))
+
+    def applied_count() -> int:
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(applied)).scalar_one()
+
+    def publish(count: int) -> None:
+        with Session(engine) as session, session.begin():
+            for number in range(count):
+                add_to_outbox(session, Event("thing.happened", service, {"n": number}))
+
+    stop = threading.Event()
+    threads = [threading.Thread(target=run_consumer, args=(engine, config, topology, handler, stop), daemon=True),
+               threading.Thread(target=run_relay, args=(engine, config, stop), daemon=True)]
+    threads[0].start()
+    wait_until(lambda: len(connection_pids(f"{service} consumer")) == 1)  # queue declared and bound
+    threads[1].start()
+    try:
+        publish(20)
+        wait_until(lambda: applied_count() == 20)
+        assert close_connections(service) == 2
+        publish(20)
+        wait_until(lambda: applied_count() == 40)
+        wait_until(lambda: len(connection_pids(service)) == 2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        engine.dispose()
+    assert not any(thread.is_alive() for thread in threads), "both loops stop when asked"
