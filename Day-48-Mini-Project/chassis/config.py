@@ -29,8 +29,14 @@ class ServiceConfig:
     spans_file: str | None = None  # where spans go when no OTLP endpoint is set
     otlp_endpoint: str | None = None
     events_exchange: str = "events"
+    consumer_queue: str = ""  # this service's queue; the service name when empty
     max_delivery_attempts: int = 5
     outbox_batch_size: int = 100
+    heartbeat_file: str | None = None  # touched by worker loops, for container health checks
+
+    def __post_init__(self):
+        if not self.consumer_queue:
+            object.__setattr__(self, "consumer_queue", self.service_name)
 
     @property
     def log_level_number(self) -> int:
@@ -39,8 +45,8 @@ class ServiceConfig:
     @classmethod
     def from_env(cls, service_name: str, environ: Mapping[str, str] = os.environ) -> ServiceConfig:
         """Read ``DATABASE_URL``, ``AMQP_URL``, ``LOG_LEVEL``, ``SPANS_FILE``,
-        ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``EVENTS_EXCHANGE``, ``MAX_DELIVERY_ATTEMPTS`` and
-        ``OUTBOX_BATCH_SIZE``; raise ``ConfigError`` naming every invalid one."""
+        ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``EVENTS_EXCHANGE``, ``CONSUMER_QUEUE``, ``MAX_DELIVERY_ATTEMPTS``,
+        ``OUTBOX_BATCH_SIZE`` and ``HEARTBEAT_FILE``; raise ``ConfigError`` naming every invalid one."""
         problems: list[str] = []
 
         def text(name: str, default: str | None) -> str | None:
@@ -80,8 +86,10 @@ class ServiceConfig:
             spans_file=text("SPANS_FILE", None),
             otlp_endpoint=otlp_endpoint,
             events_exchange=text("EVENTS_EXCHANGE", "events"),
+            consumer_queue=text("CONSUMER_QUEUE", service_name),
             max_delivery_attempts=positive_int("MAX_DELIVERY_ATTEMPTS", 5),
             outbox_batch_size=positive_int("OUTBOX_BATCH_SIZE", 100),
+            heartbeat_file=text("HEARTBEAT_FILE", None),
         )
         if problems:
             raise ConfigError(f"invalid configuration for {service_name!r}: " + "; ".join(problems))

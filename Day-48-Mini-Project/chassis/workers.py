@@ -9,6 +9,7 @@ the delivery in hand, closes its connection, and exits.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -43,6 +44,19 @@ class Backoff:
         self.failures = 0
 
 
+class Heartbeat:
+    """Touches ``path`` (when given) each time round a loop, for a container health check to read
+    its age: a worker stuck anywhere stops touching it."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+
+    def beat(self) -> None:
+        if self.path:
+            with open(self.path, "a"):
+                os.utime(self.path)
+
+
 def stop_on_signals(stop: threading.Event) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -74,6 +88,7 @@ def keep_running(session: Callable[[Backoff], None], stop: threading.Event, what
 def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
               metrics: ServiceMetrics | None = None, poll_interval: float = 0.2) -> None:
     """Publish the outbox, oldest first, with confirms; poll every ``poll_interval`` when it is empty."""
+    heartbeat = Heartbeat(config.heartbeat_file)
     def session(backoff: Backoff) -> None:
         connection = connect(config.amqp_url, f"{config.service_name} outbox relay")
         try:
@@ -83,6 +98,7 @@ def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
             backoff.reset()
             log.info("outbox relay connected")
             while not stop.is_set():
+                heartbeat.beat()
                 published = relay_once(engine, channel, config.events_exchange, config.outbox_batch_size,
                                        metrics=metrics)
                 if published < config.outbox_batch_size:
@@ -98,6 +114,7 @@ def run_consumer(engine: Engine, config: ServiceConfig, topology: Topology, hand
     """Consume the service's queue with manual acks until ``stop`` is set."""
     on_message = partial(handle_delivery, engine=engine, handler=handler,
                          max_attempts=topology.max_attempts, metrics=metrics)
+    heartbeat = Heartbeat(config.heartbeat_file)
 
     def session(backoff: Backoff) -> None:
         connection = connect(config.amqp_url, f"{config.service_name} consumer")
@@ -109,6 +126,7 @@ def run_consumer(engine: Engine, config: ServiceConfig, topology: Topology, hand
             backoff.reset()
             log.info("consuming %s", topology.queue)
             while not stop.is_set():
+                heartbeat.beat()
                 connection.process_data_events(time_limit=0.5)
         finally:
             _close(connection)

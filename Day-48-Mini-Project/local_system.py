@@ -1,0 +1,162 @@
+"""The Day 48 system as local processes: what each process of the ``Procfile`` gets in its
+environment, and a small supervisor that starts, kills and restarts them one at a time (the
+end-to-end and fault tests use it; ``make run`` hands the same environment to honcho)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+DAY_48 = Path(__file__).resolve().parent
+PROCFILE = DAY_48 / "Procfile"
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
+SERVICES = ("users", "orders", "notifications")
+DEFAULT_PORTS = {"gateway": 8080, "users": 5001, "orders": 5002, "notifications": 5003}
+WEB_PROCESSES = ("gateway", *SERVICES)
+
+
+def read_procfile(path: Path = PROCFILE) -> dict[str, str]:
+    """``{process name: shell command}``, in file order; comments and blank lines skipped."""
+    entries = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+@dataclass
+class SystemConfig:
+    state_dir: Path  # SQLite files, the signing key, the spans file
+    amqp_url: str = DEFAULT_AMQP_URL
+    redis_url: str | None = None
+    database_urls: dict[str, str] = field(default_factory=dict)  # per service; SQLite in state_dir if absent
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    events_exchange: str = "events"
+    queue_prefix: str = ""  # tests sharing a broker give each system its own queues
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def url(self, process: str) -> str:
+        return f"http://127.0.0.1:{self.ports[process]}"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url("gateway")
+
+    @property
+    def spans_file(self) -> Path:
+        return self.state_dir / "spans.jsonl"
+
+    def database_url(self, service: str) -> str:
+        return self.database_urls.get(service) or f"sqlite:///{self.state_dir / f'{service}.db'}"
+
+    def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ if base is None else base)
+        python_bin = str(Path(sys.executable).parent)
+        env.update({
+            "PATH": f"{python_bin}{os.pathsep}{env.get('PATH', '')}",  # this venv's python and gunicorn
+            "PYTHONPATH": str(DAY_48),
+            "PYTHONUNBUFFERED": "1",
+            "AMQP_URL": self.amqp_url,
+            "EVENTS_EXCHANGE": self.events_exchange,
+            "LOG_LEVEL": self.log_level,
+            "SPANS_FILE": str(self.spans_file),
+            "JWT_PRIVATE_KEY_FILE": str(self.state_dir / "keys" / "users-service-jwt.pem"),
+            "JWKS_URL": f"{self.url('users')}/.well-known/jwks.json",
+        })
+        for process, port in self.ports.items():
+            env[f"{process.upper()}_PORT"] = str(port)
+        for service in SERVICES:
+            env[f"{service.upper()}_DATABASE_URL"] = self.database_url(service)
+            env[f"{service.upper()}_URLS"] = self.url(service)
+            env[f"{service.upper()}_QUEUE"] = f"{self.queue_prefix}{service}-service"
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        else:
+            env.pop("REDIS_URL", None)
+        env.update(self.extra)
+        return env
+
+
+def is_ready(url: str, timeout: float = 1.0) -> bool:
+    try:
+        return requests.get(f"{url}/health/ready", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+class LocalProcesses:
+    """Each Procfile process in a session of its own, its output in ``<log_dir>/<name>.log``."""
+
+    def __init__(self, config: SystemConfig, log_dir: Path, procfile: Path = PROCFILE):
+        self.config, self.log_dir = config, log_dir
+        self.commands = read_procfile(procfile)
+        self.running: dict[str, subprocess.Popen] = {}
+        self.env = config.environment()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str) -> subprocess.Popen:
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(["sh", "-c", f"exec {self.commands[name]}"], cwd=DAY_48, env=self.env,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.running[name] = process
+        return process
+
+    def start_all(self) -> None:
+        for name in self.commands:
+            self.start(name)
+
+    def signal(self, name: str, signum: int = signal.SIGKILL) -> None:
+        process = self.running[name]
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            pass
+        if signum in (signal.SIGKILL, signal.SIGTERM):
+            process.wait(timeout=30)
+
+    def restart(self, name: str) -> subprocess.Popen:
+        self.signal(name, signal.SIGTERM)
+        return self.start(name)
+
+    def stop_all(self, grace: float = 10.0) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for process in self.running.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+    def wait_ready(self, timeout: float = 60.0, processes=WEB_PROCESSES) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(processes)
+        while pending:
+            pending = [p for p in pending if not is_ready(self.config.url(p))]
+            exited = {n: p.returncode for n, p in self.running.items() if p.poll() is not None}
+            if exited:
+                raise RuntimeError(f"processes exited: {exited}; logs: {self.log_dir}")
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout:g} s: {', '.join(pending)}; logs: {self.log_dir}")
+            if pending:
+                time.sleep(0.2)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.log_dir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
