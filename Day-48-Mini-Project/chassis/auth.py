@@ -86,6 +86,7 @@ def _fetch_json(url: str, timeout: float) -> dict:
     return response.json()
 
 
+# --8<-- [start:verify]
 class TokenVerifier:
     def __init__(self, keys: JwksCache, issuer: str, audience: str, leeway: float = 30.0):
         self.keys, self.issuer, self.audience, self.leeway = keys, issuer, audience, leeway
@@ -113,6 +114,7 @@ class TokenVerifier:
             raise InvalidToken("the token's claims are malformed")
         return Principal(user_id=claims["sub"], email=str(claims.get("email", "")),
                          roles=tuple(str(r) for r in roles), token_id=str(claims.get("jti", "")))
+# --8<-- [end:verify]
 
 
 def install_token_verifier(app, verifier: TokenVerifier) -> None:

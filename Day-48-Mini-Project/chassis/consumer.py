@@ -63,6 +63,7 @@ def declare_exchange(channel, exchange: str) -> None:
     channel.exchange_declare(exchange, exchange_type="topic", durable=True)
 
 
+# --8<-- [start:topology]
 def declare_topology(channel, topology: Topology) -> None:
     """Declare (idempotently) the exchange, the service's queue with its bindings, and its DLX + DLQ."""
     declare_exchange(channel, topology.exchange)
@@ -76,6 +77,7 @@ def declare_topology(channel, topology: Topology) -> None:
     })
     for key in topology.binding_keys:
         channel.queue_bind(topology.queue, topology.exchange, routing_key=key)
+# --8<-- [end:topology]
 
 
 def attempt_number(properties) -> int:
@@ -83,6 +85,7 @@ def attempt_number(properties) -> int:
     return int((properties.headers or {}).get("x-delivery-count", 0)) + 1
 
 
+# --8<-- [start:handle_delivery]
 def record_in_inbox(session: Session, event: Event) -> bool:
     """Insert the inbox row; False when the event was already processed (or is being, elsewhere)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -136,6 +139,7 @@ def handle_delivery(channel, method, properties, body: bytes, *, engine: Engine,
             return outcome
     finally:
         otel_context.detach(token)
+# --8<-- [end:handle_delivery]
 
 
 def _count(metrics: ServiceMetrics | None, event_type: str, outcome: str) -> None:

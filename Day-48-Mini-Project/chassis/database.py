@@ -8,6 +8,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 
+# --8<-- [start:sqlite]
 def create_database_engine(url: str) -> Engine:
     """An engine for ``url``; ``postgresql://`` uses psycopg 3, SQLite gets WAL and a busy timeout.
 
@@ -31,6 +32,7 @@ def create_database_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+# --8<-- [end:sqlite]
 
 
 def create_schema(engine: Engine, *metadatas: MetaData) -> None:

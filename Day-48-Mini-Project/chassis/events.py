@@ -24,6 +24,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+# --8<-- [start:envelope]
 @dataclass(frozen=True)
 class Event:
     type: str  # also the routing key: "order.created"
@@ -53,6 +54,7 @@ class Event:
         if not isinstance(envelope["data"], dict):
             raise InvalidEvent("data must be a JSON object")
         return cls(**{key: envelope[key] for key in (*_REQUIRED, "datacontenttype") if key in envelope})
+# --8<-- [end:envelope]
 
 
 def trace_headers() -> dict[str, str]:
@@ -68,9 +70,11 @@ def trace_context_of(properties: pika.BasicProperties) -> otel_context.Context:
     return propagate.extract(headers)
 
 
+# --8<-- [start:amqp_properties]
 def amqp_properties(event: Event, headers: dict | None = None) -> pika.BasicProperties:
     """Persistent message properties for ``event``; ``headers`` defaults to the current trace context."""
     return pika.BasicProperties(
         message_id=event.id, type=event.type, app_id=event.source, content_type=CLOUDEVENTS_JSON,
         delivery_mode=pika.DeliveryMode.Persistent,
         headers=trace_headers() if headers is None else dict(headers))
+# --8<-- [end:amqp_properties]

@@ -70,6 +70,7 @@ def broker_check(amqp_url: str, timeout: float = 1.0) -> Check:
     return Check("broker", connect, timeout)
 
 
+# --8<-- [start:install_health]
 def install_health(app: Flask, checks: Iterable[Check]) -> None:
     """Add ``GET /health/live`` (always 200) and ``GET /health/ready`` (200 when every check is up, else 503)."""
     checks = list(checks)
@@ -86,3 +87,4 @@ def install_health(app: Flask, checks: Iterable[Check]) -> None:
 
     app.add_url_rule("/health/live", "health_live", live, methods=["GET"])
     app.add_url_rule("/health/ready", "health_ready", ready, methods=["GET"])
+# --8<-- [end:install_health]

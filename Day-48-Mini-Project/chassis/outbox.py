@@ -53,11 +53,13 @@ Index("outbox_unsent", outbox.c.id, postgresql_where=outbox.c.sent_at.is_(None),
       sqlite_where=outbox.c.sent_at.is_(None))
 
 
+# --8<-- [start:add_to_outbox]
 def add_to_outbox(session, event: Event) -> None:
     """Queue ``event`` in the caller's transaction (a SQLAlchemy Session or Connection): it is
     published only if that transaction commits."""
     session.execute(insert(outbox).values(event_id=event.id, event_type=event.type,
                                           body=event.to_json().decode(), headers=trace_headers()))
+# --8<-- [end:add_to_outbox]
 
 
 def unsent_count(engine: Engine) -> int:
@@ -77,6 +79,7 @@ def _publish(channel, exchange: str, row, event: Event) -> None:
                               properties=amqp_properties(event, trace_headers()), mandatory=True)
 
 
+# --8<-- [start:relay]
 def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
                metrics: ServiceMetrics | None = None) -> int:
     """Publish up to ``batch`` unsent rows, oldest first, marking each sent after its confirm.
@@ -106,4 +109,5 @@ def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
     if failure is not None:
         raise failure
     return published
+# --8<-- [end:relay]
 

@@ -16,6 +16,7 @@ import socket
 log = logging.getLogger(__name__)
 
 
+# --8<-- [start:register]
 def register_in_consul(service_name: str, environ=os.environ) -> str | None:
     """Register this process (``SERVICE_PORT``, address ``SERVICE_ADDRESS`` or this host's IP);
     returns the instance id, or None when there is no Consul to register with."""
@@ -41,6 +42,7 @@ def register_in_consul(service_name: str, environ=os.environ) -> str | None:
     atexit.register(_deregister, agent, instance_id)
     log.info("registered %s in Consul", instance_id)
     return instance_id
+# --8<-- [end:register]
 
 
 def _deregister(agent, instance_id: str) -> None:

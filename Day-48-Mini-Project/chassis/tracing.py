@@ -87,6 +87,7 @@ def configure_tracing(config: ServiceConfig) -> TracerProvider | None:
         return provider
 
 
+# --8<-- [start:server_span]
 def install_tracing(app: Flask, tracer_provider: trace.TracerProvider | None = None) -> None:
     """A SERVER span per request named ``METHOD /route/<template>``, child of the caller's context."""
     tracer = trace.get_tracer(app.name, tracer_provider=tracer_provider)
@@ -121,6 +122,7 @@ def install_tracing(app: Flask, tracer_provider: trace.TracerProvider | None = N
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             span.end()
             otel_context.detach(token)
+# --8<-- [end:server_span]
 
 
 @contextmanager

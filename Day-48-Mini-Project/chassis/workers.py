@@ -70,6 +70,7 @@ def connect(amqp_url: str, name: str) -> pika.BlockingConnection:
     return pika.BlockingConnection(parameters)
 
 
+# --8<-- [start:keep_running]
 def keep_running(session: Callable[[Backoff], None], stop: threading.Event, what: str,
                  backoff: Backoff | None = None) -> None:
     """Run ``session`` again and again until ``stop`` is set, waiting out transient failures.
@@ -83,6 +84,7 @@ def keep_running(session: Callable[[Backoff], None], stop: threading.Event, what
             log.warning("%s lost its connection (%s: %s); reconnecting in %.1f s",
                         what, type(error).__name__, error, delay)
             stop.wait(delay)
+# --8<-- [end:keep_running]
 
 
 def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
@@ -90,7 +92,7 @@ def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
     """Publish the outbox, oldest first, with confirms; poll every ``poll_interval`` when it is empty."""
     heartbeat = Heartbeat(config.heartbeat_file)
     def session(backoff: Backoff) -> None:
-        connection = connect(config.amqp_url, f"{config.service_name} outbox relay")
+        connection = connect(config.amqp_url, f"{config.service_name} outbox relay to {config.events_exchange}")
         try:
             channel = connection.channel()
             channel.confirm_delivery()
@@ -109,6 +111,7 @@ def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
     keep_running(session, stop, "outbox relay")
 
 
+# --8<-- [start:run_consumer]
 def run_consumer(engine: Engine, config: ServiceConfig, topology: Topology, handler: Handler,
                  stop: threading.Event, *, metrics: ServiceMetrics | None = None, prefetch: int = 10) -> None:
     """Consume the service's queue with manual acks until ``stop`` is set."""
@@ -117,7 +120,7 @@ def run_consumer(engine: Engine, config: ServiceConfig, topology: Topology, hand
     heartbeat = Heartbeat(config.heartbeat_file)
 
     def session(backoff: Backoff) -> None:
-        connection = connect(config.amqp_url, f"{config.service_name} consumer")
+        connection = connect(config.amqp_url, f"{config.service_name} consumer of {config.consumer_queue}")
         try:
             channel = connection.channel()
             declare_topology(channel, topology)
@@ -132,6 +135,7 @@ def run_consumer(engine: Engine, config: ServiceConfig, topology: Topology, hand
             _close(connection)
 
     keep_running(session, stop, "consumer")
+# --8<-- [end:run_consumer]
 
 
 def _close(connection: pika.BlockingConnection) -> None:

@@ -96,3 +96,32 @@ class TokenKeys:
 @pytest.fixture(scope="session")
 def token_keys() -> TokenKeys:
     return TokenKeys()
+
+
+class BrokerControl:
+    """``rabbitmqctl`` on the machine's broker: find and force-close client connections by name
+    (the services name theirs, e.g. "orders-service consumer of orders-service")."""
+
+    def connections(self, containing: str) -> list[str]:
+        import subprocess
+
+        listing = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties", "-q",
+                                  "--no-table-headers"], capture_output=True, text=True, timeout=60, check=True)
+        # Each line: the connection's pid, a tab, its client properties as an Erlang-style term.
+        return [line.split("\t", 1)[0] for line in listing.stdout.splitlines()
+                if '{"connection_name","' in line and containing in line.split('{"connection_name","', 1)[1]]
+
+    def close(self, containing: str) -> int:
+        import subprocess
+
+        pids = self.connections(containing)
+        for pid in pids:
+            subprocess.run(["rabbitmqctl", "close_connection", pid, "test: the broker drops its clients"],
+                           capture_output=True, timeout=60, check=True)
+        return len(pids)
+
+
+@pytest.fixture(scope="session")
+def broker() -> BrokerControl:
+    pytest.importorskip("pika")
+    return BrokerControl()

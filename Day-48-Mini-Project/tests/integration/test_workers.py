@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 import uuid
@@ -31,22 +30,6 @@ def wait_until(condition, timeout: float = 30.0, interval: float = 0.05) -> None
         time.sleep(interval)
 
 
-def connection_pids(name_prefix: str) -> list[str]:
-    """The broker's ids of the connections whose client named them ``name_prefix...``."""
-    listing = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties", "-q",
-                              "--no-table-headers"], capture_output=True, text=True, timeout=60, check=True)
-    marker = f'{{"connection_name","{name_prefix}'
-    return [line.split("\t", 1)[0] for line in listing.stdout.splitlines() if marker in line]
-
-
-def close_connections(name_prefix: str) -> int:
-    pids = connection_pids(name_prefix)
-    for pid in pids:
-        subprocess.run(["rabbitmqctl", "close_connection", pid, "test: broker drops the client"],
-                       capture_output=True, timeout=60, check=True)
-    return len(pids)
-
-
 def test_backoff_grows_to_its_cap_and_resets():
     backoff = Backoff(base=0.5, cap=4.0, rng=__import__("random").Random(7))
     delays = [backoff.next_delay() for _ in range(10)]
@@ -55,7 +38,7 @@ def test_backoff_grows_to_its_cap_and_resets():
     assert backoff.next_delay() <= 0.5
 
 
-def test_relay_and_consumer_survive_the_broker_closing_their_connections(postgres_url, amqp_url, names):
+def test_relay_and_consumer_survive_the_broker_closing_their_connections(postgres_url, amqp_url, names, broker):
     service = f"svc-{uuid.uuid4().hex[:8]}"
     config = ServiceConfig(service_name=service, database_url=postgres_url, amqp_url=amqp_url,
                            events_exchange=names.new("events"))
@@ -80,15 +63,15 @@ def test_relay_and_consumer_survive_the_broker_closing_their_connections(postgre
     threads = [threading.Thread(target=run_consumer, args=(engine, config, topology, handler, stop), daemon=True),
                threading.Thread(target=run_relay, args=(engine, config, stop), daemon=True)]
     threads[0].start()
-    wait_until(lambda: len(connection_pids(f"{service} consumer")) == 1)  # queue declared and bound
+    wait_until(lambda: len(broker.connections(f"{service} consumer")) == 1)  # queue declared and bound
     threads[1].start()
     try:
         publish(20)
         wait_until(lambda: applied_count() == 20)
-        assert close_connections(service) == 2
+        assert broker.close(service) == 2
         publish(20)
         wait_until(lambda: applied_count() == 40)
-        wait_until(lambda: len(connection_pids(service)) == 2)
+        wait_until(lambda: len(broker.connections(service)) == 2)
     finally:
         stop.set()
         for thread in threads:
