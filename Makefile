@@ -7,7 +7,7 @@ JOBS   ?= 2
 # mkdocs-material prints an end-of-life banner on every build (see README, "Reading the course as a site").
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help venv test lint verify grade status hint docs docs-build doctor run clean
+.PHONY: help venv test lint verify grade status hint quiz docs docs-build doctor run clean
 
 help:
 	@echo "make run          start the Day 48 system (users, orders, notifications, gateway)"
@@ -15,6 +15,7 @@ help:
 	@echo "make grade DAY=44 grade your work on one day (all days without DAY)"
 	@echo "make status       your progress through the week"
 	@echo "make hint TASK=id the next hint for a task"
+	@echo "make quiz DAY=45  the self-check quiz on one day (every day without DAY), graded as Day 49"
 	@echo "make docs         serve the course site on http://127.0.0.1:8000"
 	@echo "make docs-build   build the site strictly into site/"
 	@echo "make doctor       which servers and tools are here, and how to start the rest"
@@ -37,7 +38,7 @@ docs-build: venv
 
 test: venv lint docs-build
 	$(PY) -m lab verify
-	$(PY) -m pytest -n $(JOBS) lab/tests tests Day-48-Mini-Project/tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup lab/tests tests Day-48-Mini-Project/tests
 
 grade: venv
 	$(PY) -m lab grade $(DAY)
@@ -48,6 +49,9 @@ status: venv
 hint: venv
 	$(PY) -m lab hint $(TASK)
 
+quiz: venv
+	$(PY) -m lab quiz $(if $(DAY),--day $(DAY))
+
 docs: venv
 	$(PY) -m mkdocs serve
 
@@ -55,7 +59,7 @@ doctor: venv
 	$(PY) -m lab doctor
 
 run: venv
-	@echo "The Day 48 system is not built yet: see Day-48-Mini-Project/PROJECT-GUIDE.md."
+	$(PY) Day-48-Mini-Project/run_local.py
 
 clean:
 	rm -rf $(VENV) site .lab artifacts .pytest_cache

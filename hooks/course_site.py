@@ -31,12 +31,14 @@ NEVER_PUBLISHED = [".git/", ".venv/", "venv/", "node_modules/", "__pycache__/", 
 DAY_FOLDER = re.compile(r"Day-(\d+)-(.+)")
 
 # A day's pages in navigation order: (title, path inside the day's folder).
+# In this order; a day's tab opens its first page, so each day's chapter comes first.
 DAY_PAGES = [
     ("Notes", "notes.md"),
-    ("Examples", "examples/README.md"),
-    ("Tasks", "tasks/README.md"),
     ("Project guide", "PROJECT-GUIDE.md"),
     ("Revision guide", "REVISION-GUIDE.md"),
+    ("Contracts", "CONTRACTS.md"),
+    ("Examples", "examples/README.md"),
+    ("Tasks", "tasks/README.md"),
 ]
 
 # The page a link to a folder opens: the first of these the folder has.

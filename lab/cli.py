@@ -1,4 +1,4 @@
-"""``python -m lab``: status, grade, hint, verify, doctor, export-student."""
+"""``python -m lab``: status, grade, hint, quiz, verify, doctor, export-student."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from lab import doctor, reports
+from lab import doctor, quiz, reports
+from lab.acceptance import grade_system
 from lab.course import Course, load_course
 from lab.export import export_student
 from lab.runner import run_tasks
@@ -50,6 +51,8 @@ def cmd_status(course: Course, args) -> int:
 
 
 def cmd_grade(course: Course, args) -> int:
+    if args.base_url:
+        return cmd_grade_system(course, args)
     tasks = course.select(args.selector)
     if args.class_dir:
         rows = {sub.name: grade_submission(course, sub, tasks, args.jobs) for sub in submissions_in(args.class_dir)}
@@ -63,6 +66,18 @@ def cmd_grade(course: Course, args) -> int:
     text = reports.FORMATS[args.format](results) if args.format != "table" else reports.table(results)
     emit(text, args.output or DEFAULT_OUTPUT.get(args.format))
     return 0 if all(r.state == "passing" for r in results) else 1
+
+
+def cmd_grade_system(course: Course, args) -> int:
+    """``grade 48 --base-url URL``: the day's acceptance suite against a running system."""
+    days = [d for d in course.days if str(d.number) == str(args.selector)]
+    if not days:
+        print(f"--base-url grades one day's system: name the day, e.g. `python -m lab grade 48 --base-url {args.base_url}`")
+        return 2
+    result = grade_system(days[0], args.base_url)
+    text = reports.FORMATS[args.format]([result]) if args.format != "table" else reports.table([result])
+    emit(text, args.output or DEFAULT_OUTPUT.get(args.format))
+    return 0 if result.state == "passing" else 1
 
 
 def emit(text: str, output: str | None) -> int:
@@ -93,6 +108,10 @@ def cmd_hint(course: Course, args) -> int:
         print("That was the last hint. Read the task's tests: their messages say what is expected.")
     state.set_hints_seen(task, seen)
     return 0
+
+
+def cmd_quiz(course: Course, args) -> int:
+    return quiz.command(course, args, sys.stdin, sys.stdout)
 
 
 def cmd_verify(course: Course, args) -> int:
@@ -145,12 +164,21 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--submission", type=Path, help="grade a learner's copy of the course (instructors)")
     g.add_argument("--class", dest="class_dir", type=Path, help="grade every submission folder in DIR into a CSV")
     g.add_argument("--jobs", type=int, help="tasks graded at once (default: the number of cores)")
+    g.add_argument("--base-url", help="grade a running system (Day 48) through this URL with the day's acceptance suite")
     g.set_defaults(run=cmd_grade)
 
     h = sub.add_parser("hint", help="the next hint for a task")
     h.add_argument("task")
     h.add_argument("--reset", action="store_true", help="start the hints of this task over")
     h.set_defaults(run=cmd_hint)
+
+    q = sub.add_parser("quiz", help="the self-check quiz on Days 43-48; your answers are graded as Day 49")
+    q.add_argument("--day", type=int, help="only this day's questions (43-48)")
+    q.add_argument("--count", type=int, help="ask at most this many questions")
+    q.add_argument("--shuffle", action="store_true", help="ask the questions in a random order")
+    q.add_argument("--seed", type=int, help="shuffle with this seed (the same seed, the same order)")
+    q.add_argument("--list", action="store_true", help="list the questions by day, answered or not")
+    q.set_defaults(run=cmd_quiz)
 
     v = sub.add_parser("verify", help="authors: every test fails on its stub and passes on its reference")
     v.add_argument("day", nargs="?")

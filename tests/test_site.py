@@ -3,8 +3,10 @@
 The site is built with `mkdocs build --strict` into a temporary directory, served on 127.0.0.1 and
 opened in headless Chromium, driven over the Chrome DevTools Protocol on a pipe
 (`--remote-debugging-pipe`: JSON messages separated by NUL bytes on file descriptors 3 and 4), so
-no driver or browser download is needed. A screenshot of the home page is kept at
-artifacts/site-home.png.
+no driver or browser download is needed. One browser serves every check: the home page (a
+screenshot is kept at artifacts/site-home.png), each day's page (its notes, or the project and
+revision guides of Days 48 and 49) with its heading, title and tab and no script errors, every
+page's mermaid diagrams, and the search box.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ SCREENSHOT = ROOT / "artifacts" / "site-home.png"
 SEARCH_TERM = "observability"
 SEARCH_EXPECTS = "Day-47-Observability/notes/"  # a page the search term must find
 WAIT = 60  # seconds to wait for any one condition in the browser
+DAY_FOLDERS = sorted(path for path in ROOT.glob("Day-*") if path.is_dir() and re.match(r"Day-\d+-", path.name))
+DAY_MAIN_PAGES = ("notes.md", "PROJECT-GUIDE.md", "REVISION-GUIDE.md")  # a day's page: the first it has
 
 pytestmark = pytest.mark.timeout(300)  # a build and a browser start: more than the default allows
 
@@ -193,6 +197,10 @@ class Tab:
         details = [e["exceptionDetails"] for e in self.events("Runtime.exceptionThrown")]
         return [(d.get("exception", {}).get("description") or d["text"]).splitlines()[0] for d in details]
 
+    def console_errors(self) -> list[str]:
+        calls = [e for e in self.events("Runtime.consoleAPICalled") if e["type"] in ("error", "assert")]
+        return [" ".join(str(arg.get("value", arg.get("description", ""))) for arg in call["args"]) for call in calls]
+
     def close(self):
         self.browser.send("Target.closeTarget", targetId=self.target)
 
@@ -249,17 +257,44 @@ def test_home_page_renders_with_a_tab_per_day(tab, base_url, site):
     assert not tab.uncaught_errors(), f"JavaScript errors on the home page: {tab.uncaught_errors()}"
 
 
+def day_main_page(folder: Path) -> str | None:
+    """The page that stands for a day: its notes, or the project or revision guide of Days 48 and 49."""
+    for name in DAY_MAIN_PAGES:
+        if (folder / name).is_file():
+            return f"{folder.name}/{name}"
+    return None
+
+
+# The h1's own text, without the permalink anchor ("¶") that the toc extension appends to it.
+HEADING_TEXT = """(() => {
+  const h1 = document.querySelector('article h1');
+  if (!h1) return null;
+  const copy = h1.cloneNode(true);
+  copy.querySelectorAll('.headerlink').forEach(a => a.remove());
+  return copy.textContent.trim();
+})()"""
+
+
 @pytest.mark.browser
-def test_a_day_notes_page_renders(tab, base_url, site):
-    pages = built_pages(site, "Day-*/notes/index.html")
-    assert pages, "no Day-*/notes.md was published"
-    page = pages[0]
+@pytest.mark.parametrize("folder", DAY_FOLDERS, ids=lambda folder: re.match(r"Day-\d+", folder.name)[0])
+def test_every_day_page_renders(folder, tab, base_url, site):
+    """Each day's page (notes; Day 48's project guide; Day 49's revision guide) loads with its heading, title and tab."""
+    source = day_main_page(folder)
+    assert source, f"{folder.name} has none of {', '.join(DAY_MAIN_PAGES)}: the day has no page on the site"
+    page = source.removesuffix(".md") + "/"  # as the hook publishes it: use_directory_urls
+    assert (site / page / "index.html").is_file(), f"{source} was not published as {page}index.html"
+
     tab.open(base_url + page)
-    heading = tab.wait_for("document.querySelector('article h1')?.textContent.trim()")
-    assert heading, f"{page} shows no heading"
-    day = "Day " + re.match(r"Day-(\d+)", page)[1]
+    heading = tab.wait_for(HEADING_TEXT)
+    day = "Day " + re.match(r"Day-(\d+)", folder.name)[1]
+    assert heading, f"{page} shows no <h1> in its article"
+    assert heading.startswith(day), f"{page}'s heading is {heading!r}; it should start with {day!r}"
+    title = tab.evaluate("document.title")
+    assert title.startswith(heading), f"{page}'s title is {title!r}; the hook should make it start with {heading!r}"
     active = tab.evaluate("document.querySelector('.md-tabs__item--active')?.textContent.trim()")
     assert active and active.startswith(day + " "), f"on {page} the active tab is {active!r}, expected {day}"
+    assert not tab.uncaught_errors(), f"JavaScript errors on {page}: {tab.uncaught_errors()}"
+    assert not tab.console_errors(), f"errors in the console on {page}: {tab.console_errors()}"
 
 
 @pytest.mark.browser
