@@ -58,6 +58,7 @@ class SystemConfig:
     def database_url(self, service: str) -> str:
         return self.database_urls.get(service) or f"sqlite:///{self.state_dir / f'{service}.db'}"
 
+    # --8<-- [start:environment]
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ if base is None else base)
         python_bin = str(Path(sys.executable).parent)
@@ -84,6 +85,7 @@ class SystemConfig:
             env.pop("REDIS_URL", None)
         env.update(self.extra)
         return env
+    # --8<-- [end:environment]
 
 
 def is_ready(url: str, timeout: float = 1.0) -> bool:
@@ -115,6 +117,7 @@ class LocalProcesses:
         for name in self.commands:
             self.start(name)
 
+    # --8<-- [start:supervisor]
     def signal(self, name: str, signum: int = signal.SIGKILL) -> None:
         process = self.running[name]
         try:
@@ -127,6 +130,7 @@ class LocalProcesses:
     def restart(self, name: str) -> subprocess.Popen:
         self.signal(name, signal.SIGTERM)
         return self.start(name)
+    # --8<-- [end:supervisor]
 
     def stop_all(self, grace: float = 10.0) -> None:
         for process in self.running.values():

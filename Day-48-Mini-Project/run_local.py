@@ -59,7 +59,7 @@ def walkthrough(config: SystemConfig) -> str:
            -d '{{"email": "ada@example.com", "password": "correct horse battery"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
       curl -s {gateway}/api/products
       curl -s -X POST {gateway}/api/orders -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-           -H "Idempotency-Key: first-order" -d '{{"lines": [{{"sku": "KB-001", "quantity": 1}}]}}'
+           -H "Idempotency-Key: first-order" -d '{{"lines": [{{"sku": "keyboard", "quantity": 1}}]}}'
       curl -s {gateway}/api/orders -H "Authorization: Bearer $TOKEN"          # PENDING, then APPROVED
       curl -s {gateway}/api/notifications -H "Authorization: Bearer $TOKEN"
   See the trace of a request across gateway, services and queues:
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amqp-url", default=None, help="default: $AMQP_URL or the local broker")
     args = parser.parse_args(argv)
 
+    # --8<-- [start:start]
     amqp_url = args.amqp_url or os.environ.get("AMQP_URL") or "amqp://guest:guest@localhost:5672/%2F"
     if not reachable(amqp_url, 5672):
         print(BROKER_HELP.format(url=amqp_url), file=sys.stderr)
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     honcho = [sys.executable, "-m", "honcho", "start", "--procfile", str(PROCFILE), "--app-root", str(DAY_48)]
     system = subprocess.Popen(honcho, env=config.environment())
+    # --8<-- [end:start]
     signal.signal(signal.SIGTERM, lambda *_: system.send_signal(signal.SIGTERM))
     try:
         deadline = time.monotonic() + 90

@@ -33,6 +33,7 @@ class ServiceConfig:
     max_delivery_attempts: int = 5
     outbox_batch_size: int = 100
     heartbeat_file: str | None = None  # touched by worker loops, for container health checks
+    metrics_port: int | None = None  # where a worker process serves /metrics (web processes use their app)
 
     def __post_init__(self):
         if not self.consumer_queue:
@@ -46,7 +47,7 @@ class ServiceConfig:
     def from_env(cls, service_name: str, environ: Mapping[str, str] = os.environ) -> ServiceConfig:
         """Read ``DATABASE_URL``, ``AMQP_URL``, ``LOG_LEVEL``, ``SPANS_FILE``,
         ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``EVENTS_EXCHANGE``, ``CONSUMER_QUEUE``, ``MAX_DELIVERY_ATTEMPTS``,
-        ``OUTBOX_BATCH_SIZE`` and ``HEARTBEAT_FILE``; raise ``ConfigError`` naming every invalid one."""
+        ``OUTBOX_BATCH_SIZE``, ``HEARTBEAT_FILE`` and ``METRICS_PORT``; raise ``ConfigError`` naming every invalid one."""
         problems: list[str] = []
 
         def text(name: str, default: str | None) -> str | None:
@@ -90,6 +91,7 @@ class ServiceConfig:
             max_delivery_attempts=positive_int("MAX_DELIVERY_ATTEMPTS", 5),
             outbox_batch_size=positive_int("OUTBOX_BATCH_SIZE", 100),
             heartbeat_file=text("HEARTBEAT_FILE", None),
+            metrics_port=positive_int("METRICS_PORT", 0) or None,
         )
         if problems:
             raise ConfigError(f"invalid configuration for {service_name!r}: " + "; ".join(problems))

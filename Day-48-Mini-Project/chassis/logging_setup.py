@@ -58,6 +58,8 @@ def configure_logging(service_name: str, level: int | str = logging.INFO, stream
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # pika logs every connection open and close at INFO: a line storm per readiness probe.
+    logging.getLogger("pika").setLevel(max(logging.WARNING, root.level))
     return handler
 
 

@@ -47,6 +47,8 @@ def json_object_body() -> dict:
         body = request.get_json()
     except BadRequest:
         raise BadRequest("The request body is not valid JSON.") from None
+    except RecursionError:  # [[[[...]]]] nested deeper than the parser's stack
+        raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise ValidationFailed([{"pointer": "#", "detail": "must be a JSON object"}])
     return body

@@ -57,6 +57,17 @@ class Heartbeat:
                 os.utime(self.path)
 
 
+def worker_metrics(config: ServiceConfig) -> ServiceMetrics:
+    """The worker's metrics (events published, consumed, dead-lettered, outbox backlog), served on
+    ``METRICS_PORT`` for Prometheus when it is set."""
+    metrics = ServiceMetrics()
+    if config.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(config.metrics_port, registry=metrics.registry)
+    return metrics
+
+
 def stop_on_signals(stop: threading.Event) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -39,6 +39,12 @@ def test_malformed_json_is_400(client):
     assert "not valid JSON" in body["detail"]
 
 
+def test_json_nested_deeper_than_the_parser_goes_is_400_not_500(client):
+    body = assert_problem(client.post("/items", data="[" * 100_000 + "]" * 100_000,
+                                      content_type="application/json"), 400)
+    assert "nested" in body["detail"]
+
+
 def test_invalid_fields_are_400_with_errors(client):
     body = assert_problem(client.post("/items", json={"name": 7}), 400)
     assert body["errors"] == [{"pointer": "#/name", "detail": "must be a string"}]

@@ -1,0 +1,102 @@
+"""docker-compose.yml, the Dockerfiles and the Prometheus configuration, checked without Docker."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.services import required
+
+DAY_48 = Path(__file__).resolve().parents[2]
+COMPOSE = DAY_48 / "docker-compose.yml"
+SETTINGS_OF = {"api_gateway": "api-gateway", "users_service": "users-service",
+               "orders_service": "orders-service", "notifications_service": "notifications-service"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def test_matches_the_compose_specification():
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"docker-compose.yml breaks the compose-spec schema:\n{result.stdout}{result.stderr}"
+
+
+def test_every_dependency_exists_and_waits_for_health(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        for target, condition in (service.get("depends_on") or {}).items():
+            assert target in services, f"{name} depends on {target}, which is not a service"
+            assert condition.get("condition") == "service_healthy", f"{name} must wait until {target} is healthy"
+
+
+def test_every_service_has_a_healthcheck(compose):
+    missing = [name for name, s in compose["services"].items() if not (s.get("healthcheck") or {}).get("test")]
+    assert not missing, f"services without a healthcheck: {missing}"
+
+
+def test_builds_and_mounts_point_at_files_that_exist(compose):
+    for name, service in compose["services"].items():
+        if "build" in service:
+            context = DAY_48 / service["build"]["context"]
+            dockerfile = context / service["build"]["dockerfile"]
+            assert dockerfile.is_file(), f"{name}: no Dockerfile at {dockerfile}"
+            for source in re.findall(r"^COPY (\S+) ", dockerfile.read_text(), flags=re.M):
+                assert (context / source).exists(), f"{dockerfile} copies {source}, which does not exist"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DAY_48 / source).exists(), f"{name} mounts {source}, which does not exist"
+            else:
+                assert source in compose["volumes"], f"{name} uses volume {source}, which is not declared"
+
+
+def test_only_the_gateway_is_published_so_services_can_scale(compose):
+    ours = {n for n, s in compose["services"].items() if "build" in s}
+    published = {n for n in ours if compose["services"][n].get("ports")}
+    assert published == {"api-gateway"}, "a fixed host port stops `--scale`; only the gateway is the way in"
+
+
+def test_each_service_accepts_its_compose_environment(compose):
+    """The settings each image's code reads from the environment compose gives it."""
+    sys.path.insert(0, str(DAY_48))
+    for service in compose["services"].values():
+        if "build" not in service:
+            continue
+        package = service["build"]["dockerfile"].split("/")[0]
+        settings = importlib.import_module(f"{package}.settings")
+        environment = {k: str(v) for k, v in service["environment"].items()}
+        config = settings.Settings.from_env(environment)
+        assert config.service.service_name == SETTINGS_OF[package]
+
+
+def test_image_requirements_pin_what_the_course_pins():
+    def pins(path: Path) -> dict[str, str]:
+        lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        return dict(re.split(r"==", line, maxsplit=1) for line in lines if "==" in line)
+
+    course, images = pins(DAY_48.parent / "requirements.txt"), pins(DAY_48 / "requirements.txt")
+    drift = {name: (pin, course.get(name)) for name, pin in images.items() if course.get(name) != pin}
+    assert not drift, f"Day-48-Mini-Project/requirements.txt disagrees with requirements.txt: {drift}"
+
+
+def test_prometheus_configuration_passes_promtool():
+    promtool = shutil.which("promtool")
+    if not promtool:
+        message = "promtool is not installed: apt-get install prometheus"
+        if "promtool" in required():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    result = subprocess.run([promtool, "check", "config", "prometheus.yml"], cwd=DAY_48 / "compose" / "prometheus",
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"promtool check config failed:\n{result.stdout}{result.stderr}"
