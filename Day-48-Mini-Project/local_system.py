@@ -52,6 +52,10 @@ class SystemConfig:
         return self.url("gateway")
 
     @property
+    def consumer_queues(self) -> list[str]:
+        return [f"{self.queue_prefix}{service}-service" for service in SERVICES]
+
+    @property
     def spans_file(self) -> Path:
         return self.state_dir / "spans.jsonl"
 
@@ -86,6 +90,25 @@ class SystemConfig:
         env.update(self.extra)
         return env
     # --8<-- [end:environment]
+
+
+def queues_exist(amqp_url: str, queues: list[str]) -> bool:
+    """Every one of ``queues`` is declared: the consumers have bound them, so no event is unrouted."""
+    import pika
+
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    except pika.exceptions.AMQPError:
+        return False
+    try:
+        for queue in queues:
+            try:
+                connection.channel().queue_declare(queue, passive=True)
+            except pika.exceptions.ChannelClosedByBroker:  # 404: not declared yet
+                return False
+        return True
+    finally:
+        connection.close()
 
 
 def is_ready(url: str, timeout: float = 1.0) -> bool:
@@ -148,10 +171,13 @@ class LocalProcesses:
                 process.wait(timeout=10)
 
     def wait_ready(self, timeout: float = 60.0, processes=WEB_PROCESSES) -> None:
+        """Until every web process is ready and every consumer's queue exists."""
         deadline = time.monotonic() + timeout
-        pending = list(processes)
+        pending = [*processes, "queues"]
         while pending:
-            pending = [p for p in pending if not is_ready(self.config.url(p))]
+            pending = [p for p in pending if not (
+                queues_exist(self.config.amqp_url, self.config.consumer_queues) if p == "queues"
+                else is_ready(self.config.url(p)))]
             exited = {n: p.returncode for n, p in self.running.items() if p.poll() is not None}
             if exited:
                 raise RuntimeError(f"processes exited: {exited}; logs: {self.log_dir}")

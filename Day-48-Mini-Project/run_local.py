@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from local_system import DAY_48, PROCFILE, WEB_PROCESSES, SystemConfig, is_ready
+from local_system import DAY_48, PROCFILE, WEB_PROCESSES, SystemConfig, is_ready, queues_exist
 
 BROKER_HELP = """RabbitMQ is not reachable at {url}.
 The Day 48 system needs it for its events. Start it, then run `make run` again:
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: system.send_signal(signal.SIGTERM))
     try:
         deadline = time.monotonic() + 90
-        while not all(is_ready(config.url(p)) for p in WEB_PROCESSES):
+        while not (all(is_ready(config.url(p)) for p in WEB_PROCESSES)
+                   and queues_exist(config.amqp_url, config.consumer_queues)):
             if system.poll() is not None:
                 print("The system stopped while starting; see the process output above.", file=sys.stderr)
                 return system.returncode or 1

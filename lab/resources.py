@@ -46,12 +46,18 @@ def delete_redis_keys(client, prefix: str) -> int:
     return len(keys)
 
 
+# Queues and exchanges that code derives from a name it is given (Day 48's chassis declares
+# "<queue>.dead-letter" and "<exchange>.unrouted"): deleted along with the name they come from.
+DERIVED_SUFFIXES = (".dead-letter", ".unrouted")
+
+
 def delete_amqp_names(url: str, names: list[str]) -> None:
-    """Delete every queue and exchange named; missing ones are fine."""
+    """Delete every queue and exchange named, and those derived from them; missing ones are fine."""
     import pika
 
     if not names:
         return
+    names = [*names, *(f"{name}{suffix}" for name in names for suffix in DERIVED_SUFFIXES)]
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         for name in names:

@@ -151,8 +151,7 @@ def main() -> int:
         return 1 if problems or env.stats.total.num_failures else 0
     finally:
         processes.stop_all()
-        queues = [f"{config.queue_prefix}{s}-service{suffix}" for s in SERVICES for suffix in ("", ".dead-letter")]
-        delete_amqp_names(config.amqp_url, [*queues, config.events_exchange])
+        delete_amqp_names(config.amqp_url, [*config.consumer_queues, config.events_exchange])
 
 
 if __name__ == "__main__":

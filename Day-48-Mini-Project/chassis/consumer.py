@@ -60,7 +60,15 @@ class Topology:
 
 
 def declare_exchange(channel, exchange: str) -> None:
-    channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+    """The topic exchange, with an alternate exchange: an event no queue is bound for is kept in
+    ``<exchange>.unrouted`` for an operator to see, instead of being dropped or, published with
+    ``mandatory``, coming back and holding up the outbox rows behind it."""
+    unrouted = f"{exchange}.unrouted"
+    channel.exchange_declare(unrouted, exchange_type="fanout", durable=True)
+    channel.queue_declare(unrouted, durable=True)
+    channel.queue_bind(unrouted, unrouted)
+    channel.exchange_declare(exchange, exchange_type="topic", durable=True,
+                             arguments={"alternate-exchange": unrouted})
 
 
 # --8<-- [start:topology]

@@ -67,9 +67,8 @@ def unsent_count(engine: Engine) -> int:
         return connection.execute(select(func.count()).where(outbox.c.sent_at.is_(None))).scalar_one()
 
 
-def _publish(channel, exchange: str, row, event: Event) -> None:
+def _publish(channel, exchange: str, row, event: Event, tracer: trace.Tracer) -> None:
     # A PRODUCER span, child of the request that wrote the row: the consumer's span continues it.
-    tracer = trace.get_tracer(__name__)
     with tracer.start_as_current_span(f"{row.event_type} publish", context=propagate.extract(row.headers),
                                       kind=trace.SpanKind.PRODUCER,
                                       attributes={"messaging.system": "rabbitmq",
@@ -81,13 +80,14 @@ def _publish(channel, exchange: str, row, event: Event) -> None:
 
 # --8<-- [start:relay]
 def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
-               metrics: ServiceMetrics | None = None) -> int:
+               metrics: ServiceMetrics | None = None, tracer: trace.Tracer | None = None) -> int:
     """Publish up to ``batch`` unsent rows, oldest first, marking each sent after its confirm.
 
     Returns how many were published. If a publish fails, the rows confirmed before it stay marked
     and the error propagates; that row and the rest wait for the next run.
     """
     published, failure = 0, None
+    tracer = tracer or trace.get_tracer(__name__)
     with engine.begin() as connection:
         query = select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(batch)
         if connection.dialect.name == "postgresql":
@@ -96,7 +96,7 @@ def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
         for row in connection.execute(query).all():
             event = Event.from_json(row.body)
             try:
-                _publish(channel, exchange, row, event)
+                _publish(channel, exchange, row, event, tracer)
             except Exception as error:
                 failure = error
                 break

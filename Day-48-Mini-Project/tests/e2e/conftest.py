@@ -61,8 +61,7 @@ def start_system(tmp: Path, label: str, database: str,
 
     def stop():
         processes.stop_all()
-        queues = [f"{prefix}{s}-service{suffix}" for s in SERVICES for suffix in ("", ".dead-letter")]
-        resources.delete_amqp_names(config.amqp_url, [*queues, config.events_exchange])
+        resources.delete_amqp_names(config.amqp_url, [*config.consumer_queues, config.events_exchange])
         for name in created:
             resources.drop_database(SERVERS["postgres"].url, name)
 

@@ -178,15 +178,18 @@ def test_trace_context_survives_the_amqp_hop(engine, connection, topology, publi
     tracer = provider.get_tracer("test")
     with tracer.start_as_current_span("POST /orders") as request_span:
         place_order(engine, "o-1")
-    relay_once(engine, publisher, topology.exchange)  # later, outside the request's trace
+    relay_once(engine, publisher, topology.exchange, tracer=tracer)  # later, outside the request's trace
 
     seen = []
     outcome = consume_one(connection.channel(), topology.queue, engine, tracer=tracer,
                           handler=lambda s, e: seen.append(trace.get_current_span().get_span_context()))
     assert outcome == PROCESSED
     assert seen[0].trace_id == request_span.get_span_context().trace_id, "the consumer is in the request's trace"
-    [consumer_span] = [s for s in exporter.get_finished_spans() if s.kind == trace.SpanKind.CONSUMER]
-    assert consumer_span.parent.span_id == request_span.get_span_context().span_id
+    spans = exporter.get_finished_spans()
+    [producer_span] = [s for s in spans if s.kind == trace.SpanKind.PRODUCER]
+    [consumer_span] = [s for s in spans if s.kind == trace.SpanKind.CONSUMER]
+    assert producer_span.parent.span_id == request_span.get_span_context().span_id, "the relay continues the request"
+    assert consumer_span.parent.span_id == producer_span.get_span_context().span_id, "the consumer continues the publish"
 
 
 def test_two_relays_at_once_never_publish_a_row_twice(engine, topology, amqp_url, publisher):

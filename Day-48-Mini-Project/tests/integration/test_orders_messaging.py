@@ -40,7 +40,6 @@ def eventually(condition, timeout=20.0, what="the condition"):
 @pytest.fixture
 def settings(postgres_url, amqp_url, names):
     queue = names.new("orders")
-    names.issued.append(f"{queue}.dead-letter")  # made by the topology; deleted with the rest
     return Settings.from_env({"DATABASE_URL": postgres_url, "AMQP_URL": amqp_url,
                               "EVENTS_EXCHANGE": names.new("events"), "CONSUMER_QUEUE": queue,
                               "MAX_DELIVERY_ATTEMPTS": "3"})

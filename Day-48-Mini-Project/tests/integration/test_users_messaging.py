@@ -40,7 +40,6 @@ def settings(postgres_url, amqp_url, names, tmp_path, token_keys):
     key_file.write_bytes(token_keys.private_pem)
     os.chmod(key_file, 0o600)
     queue = names.new("users-service")
-    names.issued.append(f"{queue}.dead-letter")  # declared by the topology: cleaned up with the rest
     service = ServiceConfig.from_env("users-service", {
         "DATABASE_URL": postgres_url, "AMQP_URL": amqp_url, "EVENTS_EXCHANGE": names.new("events"),
         "CONSUMER_QUEUE": queue, "LOG_LEVEL": "WARNING"})
