@@ -6,7 +6,7 @@ import uuid
 import pytest
 import schemathesis
 from chassis.events import Event
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from notifications_service.app import create_app
 from notifications_service.event_handlers import handle
 from notifications_service.openapi import DOCUMENT
@@ -46,7 +46,15 @@ def test_the_fuzzed_document_is_the_one_the_app_serves(app):
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
-@schema.parametrize()
-@settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors_and_responses_match_the_document(case, base_url, token_keys):
-    case.call_and_validate(base_url=base_url, headers={"Authorization": f"Bearer {token_keys.issue(USER)}"})
+# One test per operation, each with an id of its own (pytest-xdist runs items by id).
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_no_server_errors_and_responses_match_the_document(operation, base_url, token_keys):
+    @given(case=operation.as_strategy())
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case):
+        case.call_and_validate(base_url=base_url, headers={"Authorization": f"Bearer {token_keys.issue(USER)}"})
+
+    check()

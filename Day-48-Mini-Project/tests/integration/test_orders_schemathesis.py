@@ -6,7 +6,7 @@ so that the app itself can be a fixture: a fresh SQLite file and the test key pa
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from orders_service.app import create_app
 from orders_service.openapi import DOCUMENT
 from orders_service.settings import Settings
@@ -37,11 +37,19 @@ def app(tmp_path, token_keys):
     app.extensions["orders.engine"].dispose()
 
 
+# One test per operation, each with an id of its own (pytest-xdist runs items by id).
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
 @pytest.mark.slow
-@schema.parametrize()
-# One app for all of an operation's examples is the point: they run against one service's state.
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-def test_the_api_honours_its_openapi_document(case, app, token_keys):
-    # Send this operation's cases, and the probes its checks send, to this test's app over WSGI.
-    case.operation.app = case.operation.schema.app = app
-    case.call_and_validate(headers={"Authorization": f"Bearer {token_keys.issue(ALICE)}"})
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_the_api_honours_its_openapi_document(operation, app, token_keys):
+    # One app for all of an operation's examples is the point: they run against one service's state.
+    @given(case=operation.as_strategy())
+    @settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case):
+        # Send this operation's cases, and the probes its checks send, to this test's app over WSGI.
+        case.operation.app = case.operation.schema.app = app
+        case.call_and_validate(headers={"Authorization": f"Bearer {token_keys.issue(ALICE)}"})
+
+    check()

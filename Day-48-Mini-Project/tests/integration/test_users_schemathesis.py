@@ -7,7 +7,7 @@ import os
 import pytest
 import schemathesis
 from chassis.config import ServiceConfig
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy.orm import Session
 from users_service import passwords
@@ -57,8 +57,16 @@ schema = schemathesis.openapi.from_dict(OPENAPI, config=SchemathesisConfig.from_
 }))
 
 
-@schema.parametrize()
-@settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_the_api_matches_its_openapi_document(case, app, admin_headers):
-    case.operation.app = case.operation.schema.app = app
-    case.call_and_validate(headers=admin_headers)
+# One test per operation, each with an id of its own (pytest-xdist runs items by id).
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_the_api_matches_its_openapi_document(operation, app, admin_headers):
+    @given(case=operation.as_strategy())
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case):
+        case.operation.app = case.operation.schema.app = app
+        case.call_and_validate(headers=admin_headers)
+
+    check()
