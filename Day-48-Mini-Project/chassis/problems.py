@@ -26,6 +26,26 @@ class ValidationFailed(Exception):
         self.detail = detail
 
 
+def problem_schema(**extra_properties: dict) -> dict:
+    """The JSON schema of the problem bodies this module answers, for a service's OpenAPI document;
+    ``extra_properties`` adds the service's own extension members (``current_status=...``)."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {
+                "type": "object", "required": ["pointer", "detail"],
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}}}},
+            **extra_properties,
+        },
+    }
+
+
 def problem(status: int, detail: str, *, type_: str = "about:blank", title: str | None = None,
             headers: list[tuple[str, str]] | None = None, **extensions) -> Response:
     """A problem details response: type, title, status, detail, instance and any extensions."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from chassis.problems import problem_schema
+
 from notifications_service.notification_store import DEFAULT_LIMIT, MAX_LIMIT
 
 PROBLEM = "application/problem+json"
@@ -139,17 +141,7 @@ DOCUMENT: dict = {
                                          "items": {"$ref": "#/components/schemas/Notification"}}},
                 "additionalProperties": False,
             },
-            "Problem": {
-                "type": "object",
-                "required": ["type", "title", "status", "detail"],
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                    "detail": {"type": "string"},
-                    "instance": {"type": "string"},
-                },
-            },
+            "Problem": problem_schema(),
             "ValidationProblem": {
                 "allOf": [{"$ref": "#/components/schemas/Problem"}],
                 "required": ["errors"],

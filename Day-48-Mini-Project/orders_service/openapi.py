@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from chassis.problems import problem_schema
+
 from orders_service.order_request import MAX_LINES, MAX_QUANTITY, MAX_SKU_LENGTH
 from orders_service.order_states import OrderStatus
 
@@ -34,21 +36,7 @@ _AUTH_ERRORS = {
 }
 
 _SCHEMAS = {
-    "Problem": {
-        "type": "object",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": {"type": "string"},
-            "instance": {"type": "string"},
-            "errors": {"type": "array", "items": {
-                "type": "object", "required": ["pointer", "detail"],
-                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}}}},
-            "current_status": {"enum": [s.value for s in OrderStatus]},
-        },
-    },
+    "Problem": problem_schema(current_status={"enum": [s.value for s in OrderStatus]}),
     "Product": {
         "type": "object",
         "additionalProperties": False,

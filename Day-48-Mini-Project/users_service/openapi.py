@@ -6,6 +6,8 @@ own constants), so that schema-valid data is never refused with a 400 and invali
 
 from __future__ import annotations
 
+from chassis.problems import problem_schema
+
 from users_service.accounts import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
@@ -52,20 +54,7 @@ _UNAUTHORIZED = {
 _BEARER = [{"bearerAuth": []}]
 
 _SCHEMAS = {
-    "Problem": {
-        "type": "object",
-        "required": ["type", "title", "status"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": {"type": "string"},
-            "instance": {"type": "string"},
-            "errors": {"type": "array", "items": {
-                "type": "object", "required": ["pointer", "detail"],
-                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}}}},
-        },
-    },
+    "Problem": problem_schema(),
     "Registration": {
         "type": "object",
         "additionalProperties": False,
