@@ -31,7 +31,11 @@ def cmd_status(course: Course, args) -> int:
     for day in course.days:
         results = [cached[t.id] for t in day.tasks]
         if not day.tasks:
-            print(f"\nDay {day.number}  {day.title}: no graded tasks yet")
+            if (day.path / "acceptance").is_dir():
+                print(f"\nDay {day.number}  {day.title}: graded through your running system's gateway:\n"
+                      f"    python -m lab grade {day.number} --base-url http://127.0.0.1:8080")
+            else:
+                print(f"\nDay {day.number}  {day.title}: no graded tasks")
             continue
         known = [r for r in results if r]
         earned = sum(r.score for r in known)
