@@ -100,12 +100,19 @@ def token_keys() -> TokenKeys:
 
 class BrokerControl:
     """``rabbitmqctl`` on the machine's broker: find and force-close client connections by name
-    (the services name theirs, e.g. "orders-service consumer of orders-service")."""
+    (the services name theirs, e.g. "orders-service consumer of orders-service"). Where the broker
+    runs in a container, ``RABBITMQCTL`` says how to reach it: ``docker exec rabbitmq rabbitmqctl``."""
+
+    def __init__(self):
+        import os
+        import shlex
+
+        self.command = shlex.split(os.environ.get("RABBITMQCTL", "rabbitmqctl"))
 
     def connections(self, containing: str) -> list[str]:
         import subprocess
 
-        listing = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties", "-q",
+        listing = subprocess.run([*self.command, "list_connections", "pid", "client_properties", "-q",
                                   "--no-table-headers"], capture_output=True, text=True, timeout=60, check=True)
         # Each line: the connection's pid, a tab, its client properties as an Erlang-style term.
         return [line.split("\t", 1)[0] for line in listing.stdout.splitlines()
@@ -116,7 +123,7 @@ class BrokerControl:
 
         pids = self.connections(containing)
         for pid in pids:
-            subprocess.run(["rabbitmqctl", "close_connection", pid, "test: the broker drops its clients"],
+            subprocess.run([*self.command, "close_connection", pid, "test: the broker drops its clients"],
                            capture_output=True, timeout=60, check=True)
         return len(pids)
 
