@@ -4,7 +4,6 @@ acceptance suite and the load test drive the system with."""
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 
 import requests
@@ -58,18 +57,6 @@ class GatewayClient:
 
     def products(self) -> list[dict]:
         return self.http.get(self.url("/products"), timeout=10).json()["items"]
-
-
-def wait_for(check, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"):
-    """Call ``check()`` until it returns a truthy value; that value, or an AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not reached within {timeout:g} s (last: {value!r})")
-        time.sleep(interval)
 
 
 def is_problem(response: requests.Response, status: int) -> bool:

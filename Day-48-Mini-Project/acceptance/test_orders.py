@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from gateway_client import GatewayClient, is_problem, wait_for
+from gateway_client import GatewayClient, is_problem
+from polling import wait_for
 
 
 def cheapest(client: GatewayClient) -> dict:

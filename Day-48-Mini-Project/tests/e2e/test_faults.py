@@ -17,7 +17,8 @@ from collections import Counter
 import pika
 import pytest
 import requests
-from gateway_client import GatewayClient, wait_for
+from gateway_client import GatewayClient
+from polling import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.xdist_group("day48-e2e-postgres")]

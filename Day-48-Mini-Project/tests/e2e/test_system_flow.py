@@ -7,7 +7,8 @@ import json
 import uuid
 
 import pytest
-from gateway_client import GatewayClient, wait_for
+from gateway_client import GatewayClient
+from polling import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow, pytest.mark.xdist_group("day48-e2e-sqlite")]
 

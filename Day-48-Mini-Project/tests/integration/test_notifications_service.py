@@ -1,8 +1,8 @@
 """notifications-service on the machine's PostgreSQL and RabbitMQ: events in, notifications out."""
 
 import threading
-import time
 import uuid
+from functools import partial
 
 import pika
 import pytest
@@ -15,24 +15,14 @@ from notifications_service.app import create_app
 from notifications_service.event_handlers import handle, topology
 from notifications_service.settings import Settings
 from notifications_service.tables import notifications
+from polling import wait_for
 from sqlalchemy import func, select
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
 ALICE, BOB = uuid.uuid4().hex, uuid.uuid4().hex
 MAX_ATTEMPTS = 3
-
-
-def wait_for(condition, timeout=20.0, what="the condition"):
-    """Poll ``condition`` until it returns something truthy; fail saying ``what`` never happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:g} s for {what}")
-        time.sleep(0.05)
+wait = partial(wait_for, timeout=20.0, interval=0.05)
 
 
 @pytest.fixture
@@ -115,8 +105,8 @@ def test_published_events_become_notifications_read_through_the_api(app, setting
     base_url = serve(app)
     alice, bob = token_keys.issue(ALICE), token_keys.issue(BOB)
 
-    items = wait_for(lambda: (lambda got: got if len(got) >= 5 else None)(inbox_of(base_url, alice)),
-                     what="alice's five notifications")
+    items = wait(lambda: (lambda got: got if len(got) >= 5 else None)(inbox_of(base_url, alice)),
+                     message="alice's five notifications")
     assert sorted(item["event_id"] for item in items) == sorted(e.id for e in events[:5])
     assert [item["created_at"] for item in items] == sorted((i["created_at"] for i in items), reverse=True)
     short = order[:8] + "…"
@@ -127,9 +117,9 @@ def test_published_events_become_notifications_read_through_the_api(app, setting
         f"Order {short} cancelled: total €12.50",
         f"Credit of €12.50 released from order {short}",
     }
-    [bobs] = wait_for(lambda: inbox_of(base_url, bob), what="bob's notification")
+    [bobs] = wait(lambda: inbox_of(base_url, bob), message="bob's notification")
     assert bobs["event_type"] == "order.rejected" and "not enough credit" in bobs["message"]
-    wait_for(lambda: count(app, inbox) == len(events), what="the duplicate to be consumed")
+    wait(lambda: count(app, inbox) == len(events), message="the duplicate to be consumed")
     assert count(app, notifications) == 6, "the duplicate of order.approved must not notify twice"
     ready = requests.get(f"{base_url}/health/ready", timeout=5)
     assert ready.status_code == 200, ready.text
@@ -150,7 +140,7 @@ def test_poison_messages_end_in_the_dead_letter_queue(app, settings, channel, co
             dead.append((properties, body))
         return len(dead) == 2
 
-    wait_for(both_dead_lettered, what="both poison messages in the dead-letter queue")
+    wait(both_dead_lettered, message="both poison messages in the dead-letter queue")
     bodies = {body for _, body in dead}
     assert b"{not json" in bodies and no_user.to_json() in bodies
     [(properties, _)] = [(p, b) for p, b in dead if b == no_user.to_json()]
@@ -159,7 +149,7 @@ def test_poison_messages_end_in_the_dead_letter_queue(app, settings, channel, co
     assert count(app, notifications) == 0 and count(app, inbox) == 0
     sample = metrics.registry.get_sample_value
     # The consumer counts just after its reject, so the count may trail the dead-letter queue a little.
-    wait_for(lambda: sample("events_dead_lettered_total", {"event_type": "order.approved"}) == 1
-             and sample("events_dead_lettered_total", {"event_type": "invalid"}) == 1, what="the dead-letter counts")
+    wait(lambda: sample("events_dead_lettered_total", {"event_type": "order.approved"}) == 1
+             and sample("events_dead_lettered_total", {"event_type": "invalid"}) == 1, message="the dead-letter counts")
     retries = sample("events_consumed_total", {"event_type": "order.approved", "outcome": "retry"})
     assert retries == MAX_ATTEMPTS - 1, f"expected {MAX_ATTEMPTS - 1} retries before dead-lettering, got {retries}"

@@ -3,7 +3,7 @@ and queues of the test's own (never the shared ``events``)."""
 
 import json
 import threading
-import time
+from functools import partial
 
 import pika
 import pytest
@@ -18,23 +18,14 @@ from orders_service.app import create_app, prepare_database
 from orders_service.event_handlers import handle, topology
 from orders_service.order_request import RequestedLine
 from orders_service.settings import Settings
+from polling import wait_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
 ALICE = "a" * 32
-
-
-def eventually(condition, timeout=20.0, what="the condition"):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        time.sleep(0.05)
+wait = partial(wait_for, timeout=20.0, interval=0.05)
 
 
 @pytest.fixture
@@ -132,13 +123,13 @@ def test_a_placed_order_reaches_the_exchange_through_the_relay(app, engine, chan
     assert response.status_code == 201
     order = response.get_json()
     worker(run_relay)
-    properties, event = eventually(lambda: received(channel, listener, "order.created"),
-                                   what="order.created on the listener queue")
+    properties, event = wait(lambda: received(channel, listener, "order.created"),
+                                   message="order.created on the listener queue")
     assert event["type"] == "order.created" and event["source"] == "orders-service"
     assert event["data"] == {"order_id": order["id"], "user_id": ALICE, "total_cents": 5997, "currency": "EUR",
                              "lines": [{"sku": "mouse", "quantity": 3, "unit_price_cents": 1999}]}
     assert properties.content_type == "application/cloudevents+json" and properties.delivery_mode == 2
-    eventually(lambda: unsent_count(engine) == 0, what="the outbox row marked sent")
+    wait(lambda: unsent_count(engine) == 0, message="the outbox row marked sent")
 
 
 def test_credit_reserved_on_the_exchange_approves_the_order(engine, channel, settings, worker):
@@ -149,11 +140,11 @@ def test_credit_reserved_on_the_exchange_approves_the_order(engine, channel, set
                      {"order_id": order["id"], "user_id": ALICE, "amount_cents": order["total_cents"]})
     publish(channel, settings, reserved)
     publish(channel, settings, reserved)  # redelivered: the inbox drops it
-    eventually(lambda: status_of(engine, order["id"]) == "APPROVED", what="the order to be APPROVED")
-    eventually(lambda: outbox_data(engine, "order.approved"), what="order.approved in the outbox")
+    wait(lambda: status_of(engine, order["id"]) == "APPROVED", message="the order to be APPROVED")
+    wait(lambda: outbox_data(engine, "order.approved"), message="order.approved in the outbox")
     duplicates = {"event_type": "credit.reserved", "outcome": DUPLICATE}
-    eventually(lambda: metrics.registry.get_sample_value("events_consumed_total", duplicates) == 1,
-               what="the redelivery to be dropped as a duplicate")
+    wait(lambda: metrics.registry.get_sample_value("events_consumed_total", duplicates) == 1,
+               message="the redelivery to be dropped as a duplicate")
     assert outbox_data(engine, "order.approved") == [
         {"order_id": order["id"], "user_id": ALICE, "total_cents": order["total_cents"]}]
 
@@ -164,11 +155,11 @@ def test_the_whole_saga_round_trip(app, engine, channel, listener, settings, wor
     response = app.test_client().post("/orders", json={"lines": [{"sku": "workstation", "quantity": 1}]},
                                       headers={"Authorization": f"Bearer {token_keys.issue(ALICE)}"})
     order = response.get_json()
-    _, created = eventually(lambda: received(channel, listener, "order.created"), what="order.created")
+    _, created = wait(lambda: received(channel, listener, "order.created"), message="order.created")
     # Standing in for users-service: the workstation is over the default credit limit.
     publish(channel, settings, Event("credit.rejected", "users-service", {
         "order_id": created["data"]["order_id"], "user_id": ALICE, "amount_cents": 250000,
         "reason": "insufficient_credit"}))
-    _, rejected = eventually(lambda: received(channel, listener, "order.rejected"), what="order.rejected")
+    _, rejected = wait(lambda: received(channel, listener, "order.rejected"), message="order.rejected")
     assert rejected["data"] == {"order_id": order["id"], "user_id": ALICE, "reason": "insufficient_credit"}
     assert status_of(engine, order["id"]) == "REJECTED"

@@ -5,7 +5,7 @@ credit reservation and a ``credit.reserved`` in the outbox, then on the broker."
 import json
 import os
 import threading
-import time
+from functools import partial
 
 import pika
 import pytest
@@ -14,6 +14,7 @@ from chassis.consumer import declare_topology, inbox_metadata
 from chassis.database import create_schema
 from chassis.outbox import outbox
 from chassis.workers import run_consumer, run_relay
+from polling import wait_for
 from sqlalchemy import select
 from users_service import passwords
 from users_service.app import create_app
@@ -22,16 +23,7 @@ from users_service.routes import ENGINE
 from users_service.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
-
-
-def wait_for(condition, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        time.sleep(0.05)
+wait = partial(wait_for, timeout=20.0, interval=0.05)
 
 
 @pytest.fixture
@@ -76,7 +68,7 @@ def next_message(channel, queue, event_type):
     def arrived():
         method, _, body = channel.basic_get(queue, auto_ack=True)
         return json.loads(body) if method else None
-    message = wait_for(arrived, f"a {event_type} message on the test queue")
+    message = wait(arrived, message=f"a {event_type} message on the test queue")
     assert message["type"] == event_type, f"expected {event_type}, got {message['type']}"
     return message
 
@@ -115,7 +107,7 @@ def test_registration_and_an_order_flow_through_the_broker(settings, channel, na
         with engine.connect() as connection:
             return connection.execute(select(outbox.c.event_type).where(
                 outbox.c.event_type.like("credit.%"))).scalars().all()
-    assert wait_for(credit_event_in_outbox, "the consumer's credit.* outbox row") == ["credit.reserved"]
+    assert wait(credit_event_in_outbox, message="the consumer's credit.* outbox row") == ["credit.reserved"]
     reserved = next_message(channel, sink, "credit.reserved")
     assert reserved["data"] == {"order_id": "o" * 32, "user_id": user["id"], "amount_cents": 2_500}
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
+from functools import partial
 
 import pytest
 from chassis.config import ServiceConfig
@@ -13,6 +13,7 @@ from chassis.database import create_database_engine, create_schema
 from chassis.events import Event
 from chassis.outbox import add_to_outbox, outbox_metadata
 from chassis.workers import Backoff, run_consumer, run_relay
+from polling import wait_for
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -20,14 +21,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.slow]
 
 domain = MetaData()
 applied = Table("applied", domain, Column("event_id", String(64), primary_key=True))
-
-
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+wait = partial(wait_for, timeout=30.0, interval=0.05)
 
 
 def test_backoff_grows_to_its_cap_and_resets():
@@ -63,15 +57,15 @@ def test_relay_and_consumer_survive_the_broker_closing_their_connections(postgre
     threads = [threading.Thread(target=run_consumer, args=(engine, config, topology, handler, stop), daemon=True),
                threading.Thread(target=run_relay, args=(engine, config, stop), daemon=True)]
     threads[0].start()
-    wait_until(lambda: len(broker.connections(f"{service} consumer")) == 1)  # queue declared and bound
+    wait(lambda: len(broker.connections(f"{service} consumer")) == 1)  # queue declared and bound
     threads[1].start()
     try:
         publish(20)
-        wait_until(lambda: applied_count() == 20)
+        wait(lambda: applied_count() == 20)
         assert broker.close(service) == 2
         publish(20)
-        wait_until(lambda: applied_count() == 40)
-        wait_until(lambda: len(broker.connections(service)) == 2)
+        wait(lambda: applied_count() == 40)
+        wait(lambda: len(broker.connections(service)) == 2)
     finally:
         stop.set()
         for thread in threads:
