@@ -45,6 +45,9 @@ class TaskResult:
     error: str = ""  # why the run as a whole went wrong (time limit, crash, tampering)
     seconds: float = 0.0
     source_digest: str = ""
+    # For a person to read, never a change of score: constructs honest task code does not need
+    # (lab/red_flags.py) and operations the grading sandbox refused.
+    flags: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> int:
@@ -84,7 +87,7 @@ class TaskResult:
     @classmethod
     def from_dict(cls, data: dict) -> TaskResult:
         fields = {k: data[k] for k in ("task_id", "day", "title", "points", "error", "seconds",
-                                        "source_digest") if k in data}
+                                        "source_digest", "flags") if k in data}
         return cls(tests=[TestResult(**t) for t in data.get("tests", [])], **fields)
 
 
