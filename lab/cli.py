@@ -1,33 +1,82 @@
-"""``python -m lab``: status, grade, hint, quiz, verify, doctor, export-student."""
+"""``python -m lab``: status, grade, hint, quiz, verify, doctor, export-student, autograder."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab import doctor, quiz, reports
 from lab.acceptance import grade_system
-from lab.course import Course, load_course
-from lab.export import export_student
-from lab.runner import run_tasks
-from lab.state import State, digest
-from lab.submission import grade_submission, submissions_in
+from lab.course import Course, Task, load_course
+from lab.export import (
+    changed_grading_files,
+    edited_tests,
+    edited_tests_warning,
+    export_student,
+    original_digests,
+)
+from lab.runner import TaskResult, run_tasks
+from lab.state import CachedRun, State
+from lab.submission import SubmissionError, grade_submission, submissions_in
 from lab.verify import verify
 
 DEFAULT_OUTPUT = {"gradescope": "results.json", "junit": "junit.xml"}
+GRADE_EXIT_CODES = (
+    "exit status: grading a --submission or a --class exits 0 whenever grading ran, whatever the scores "
+    "and the --format; grading your own work exits 1 when some task is not passing (like pytest); "
+    "2 means grading could not run (a missing folder, an unknown task)."
+)
+
+
+def warn_if_tests_edited(root: Path) -> dict[str, str] | None:
+    """In the student edition, warn when the files that decide grades differ; return the originals."""
+    originals = original_digests(root)
+    if originals is not None:
+        changed = changed_grading_files(root, originals)
+        if changed:
+            print(edited_tests_warning(root, changed), file=sys.stderr)
+    return originals
+
+
+def discount_edited_tests(result: TaskResult, ran_with: dict[str, str], originals: dict[str, str] | None) -> bool:
+    """A result that edited tests produced earns nothing: mark its run as failed; True when it was."""
+    edited = edited_tests(ran_with, originals) if originals is not None else []
+    if edited:
+        result.error = (f"edited tests: {', '.join(edited)} differ from the course's; this result counts for "
+                        "nothing until they are restored")
+    return bool(edited)
 
 
 def cmd_status(course: Course, args) -> int:
+    originals = warn_if_tests_edited(course.root)
     state = State(course.root)
-    cached = {t.id: state.cached_result(t) for t in course.tasks}
-    stale = [t for t in course.tasks
-             if args.refresh or cached[t.id] is None or cached[t.id].source_digest != digest(t.stub)]
+    runs = state.last_runs(course.tasks)
+    now = {t.id: state.fingerprint(t) for t in course.tasks}
+    stale = [t for t in course.tasks if args.refresh or runs[t.id] is None
+             or runs[t.id].result.source_digest != now[t.id].source or runs[t.id].tests != now[t.id].tests]
     if stale and not args.cached:
         print(f"running the tests of {len(stale)} task(s) that changed since the last run...", file=sys.stderr)
         results = run_tasks(stale)
-        state.save_results(results, stale)
-        cached.update({r.task_id: r for r in results})
+        state.save_results(results, stale, now)
+        runs.update({t.id: CachedRun(r, now[t.id].tests) for t, r in zip(stale, results, strict=True)})
+    cached: dict[str, TaskResult | None] = {}
+    labels: dict[str, str] = {}
+    for task in course.tasks:
+        run = runs[task.id]
+        cached[task.id] = run.result if run else None
+        if run is None:
+            labels[task.id] = "not run"
+        elif discount_edited_tests(run.result, run.tests, originals):
+            labels[task.id] = "edited tests"
+        elif run.result.source_digest != now[task.id].source:
+            labels[task.id] = f"{run.result.state} (edited since)"
+        elif run.tests != now[task.id].tests:
+            labels[task.id] = f"{run.result.state} (tests changed since)"
+        else:
+            labels[task.id] = run.result.state
     for day in course.days:
         results = [cached[t.id] for t in day.tasks]
         if not day.tasks:
@@ -42,11 +91,8 @@ def cmd_status(course: Course, args) -> int:
         print(f"\nDay {day.number}  {day.title}\n  {reports.progress_bar(earned / day.points)}  "
               f"{earned:g}/{day.points} points")
         for task, result in zip(day.tasks, results, strict=True):
-            label = result.state if result else "not run"
-            if result and result.source_digest != digest(task.stub):
-                label += " (edited since)"
             tests = f"{result.passed}/{result.total}" if result else "-"
-            print(f"    {task.id:<24} {label:<24} {tests:>7} tests   {task.title}")
+            print(f"    {task.id:<24} {labels[task.id]:<24} {tests:>7} tests   {task.title}")
     earned = sum(r.score for r in cached.values() if r)
     possible = sum(t.points for t in course.tasks)
     print(f"\nWeek: {reports.progress_bar(earned / possible if possible else 0)} {earned:g}/{possible} points")
@@ -59,17 +105,82 @@ def cmd_grade(course: Course, args) -> int:
         return cmd_grade_system(course, args)
     tasks = course.select(args.selector)
     if args.class_dir:
-        rows = {sub.name: grade_submission(course, sub, tasks, args.jobs) for sub in submissions_in(args.class_dir)}
-        return emit(reports.class_csv(rows), args.output)
+        return cmd_grade_class(course, tasks, args)
     if args.submission:
-        results = grade_submission(course, args.submission, tasks, args.jobs)
+        return cmd_grade_submission(course, tasks, args)
+    if args.target == "tasks":
+        results = grade_own_work(course, tasks, args.jobs)
     else:
         results = run_tasks(tasks, args.target, args.jobs)
-        if args.target == "tasks":
-            State(course.root).save_results(results, tasks)
+    emit_report(results, args)
+    return 0 if all(r.state == "passing" for r in results) else 1
+
+
+def grade_own_work(course: Course, tasks: list[Task], jobs: int | None) -> list[TaskResult]:
+    """The learner's tasks, remembered for ``status``; a result from edited tests earns nothing."""
+    originals = warn_if_tests_edited(course.root)
+    state = State(course.root)
+    fingerprints = {t.id: state.fingerprint(t) for t in tasks}
+    results = run_tasks(tasks, "tasks", jobs)
+    state.save_results(results, tasks, fingerprints)
+    for task, result in zip(tasks, results, strict=True):
+        discount_edited_tests(result, fingerprints[task.id].tests, originals)
+    return results
+
+
+def emit_report(results: list[TaskResult], args) -> None:
     text = reports.FORMATS[args.format](results) if args.format != "table" else reports.table(results)
     emit(text, args.output or DEFAULT_OUTPUT.get(args.format))
-    return 0 if all(r.state == "passing" for r in results) else 1
+
+
+def folder_problem(path: Path, option: str) -> str | None:
+    if not path.exists():
+        return f"grade {option}: {path} does not exist"
+    if not path.is_dir():
+        return f"grade {option}: {path} is not a folder"
+    return None
+
+
+def cmd_grade_submission(course: Course, tasks: list[Task], args) -> int:
+    problem = folder_problem(args.submission, "--submission")
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        results = grade_submission(course, args.submission, tasks, args.jobs)
+    except SubmissionError as error:
+        print(f"grade --submission: {error}", file=sys.stderr)
+        return 2
+    emit_report(results, args)
+    return 0
+
+
+def cmd_grade_class(course: Course, tasks: list[Task], args) -> int:
+    problem = folder_problem(args.class_dir, "--class")
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        rows = grade_class(course, submissions_in(args.class_dir), tasks, args.jobs or os.cpu_count() or 2)
+    except SubmissionError as error:
+        print(f"grade --class: {error}", file=sys.stderr)
+        return 2
+    emit(reports.class_csv(rows), args.output)
+    return 0
+
+
+def grade_class(course: Course, submissions: list[Path], tasks: list[Task], jobs: int) -> dict[str, list[TaskResult]]:
+    """Learners graded side by side, sharing one limit: at most ``jobs`` tasks run at once across the class."""
+    at_once = max(1, min(jobs, len(submissions)))
+    # Each learner's share of the limit; with fewer learners than jobs, each runs several tasks at once.
+    jobs_each = max(1, jobs // at_once)
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        futures = {sub.name: pool.submit(grade_submission, course, sub, tasks, jobs_each) for sub in submissions}
+        try:
+            return {name: future.result() for name, future in futures.items()}
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # grading cannot go on: start no other learner
+            raise
 
 
 def cmd_grade_system(course: Course, args) -> int:
@@ -79,8 +190,7 @@ def cmd_grade_system(course: Course, args) -> int:
         print(f"--base-url grades one day's system: name the day, e.g. `python -m lab grade 48 --base-url {args.base_url}`")
         return 2
     result = grade_system(days[0], args.base_url)
-    text = reports.FORMATS[args.format]([result]) if args.format != "table" else reports.table([result])
-    emit(text, args.output or DEFAULT_OUTPUT.get(args.format))
+    emit_report([result], args)
     return 0 if result.state == "passing" else 1
 
 
@@ -151,6 +261,20 @@ def cmd_export(course: Course, args) -> int:
     return 0
 
 
+def cmd_autograder(course: Course, args) -> int:
+    from lab.autograder import write_bundle
+    from lab.submission import SubmissionError
+
+    try:
+        bundle = write_bundle(course, args.output, args.selector, args.time_limit)
+    except (FileNotFoundError, SubmissionError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} ({bundle.stat().st_size / 1e6:.1f} MB; grades {args.selector or 'every task'}): "
+          "upload it as the Gradescope assignment's autograder; learners submit their repository or their task files")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lab", description="The Week 7 course harness.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -160,14 +284,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cached", action="store_true", help="never run tests, show the last results")
     s.set_defaults(run=cmd_status)
 
-    g = sub.add_parser("grade", help="run the tests and score the tasks")
+    g = sub.add_parser("grade", help="run the tests and score the tasks", epilog=GRADE_EXIT_CODES)
     g.add_argument("selector", nargs="?", help="a day (43) or a task id; all when left out")
     g.add_argument("--target", choices=("tasks", "solutions"), default="tasks")
     g.add_argument("--format", choices=tuple(reports.FORMATS), default="table")
     g.add_argument("--output", help="write the report here (gradescope: results.json, junit: junit.xml)")
-    g.add_argument("--submission", type=Path, help="grade a learner's copy of the course (instructors)")
-    g.add_argument("--class", dest="class_dir", type=Path, help="grade every submission folder in DIR into a CSV")
-    g.add_argument("--jobs", type=int, help="tasks graded at once (default: the number of cores)")
+    whose = g.add_mutually_exclusive_group()
+    whose.add_argument("--submission", type=Path, help="grade a learner's copy of the course (instructors)")
+    whose.add_argument("--class", dest="class_dir", type=Path, help="grade every submission folder in DIR into a CSV")
+    g.add_argument("--jobs", type=int, help="tasks graded at once, across the whole class with --class "
+                                            "(default: the number of cores)")
     g.add_argument("--base-url", help="grade a running system (Day 48) through this URL with the day's acceptance suite")
     g.set_defaults(run=cmd_grade)
 
@@ -195,6 +321,13 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export-student", help="instructors: a copy of the course without solutions/")
     e.add_argument("dest", type=Path)
     e.set_defaults(run=cmd_export)
+
+    a = sub.add_parser("autograder", help="instructors: a Gradescope autograder zip of the course (no solutions/)")
+    a.add_argument("selector", nargs="?", help="grade only this day (43) or task id; every task when left out")
+    a.add_argument("--output", type=Path, default=Path("autograder.zip"), help="the zip to write (default: autograder.zip)")
+    a.add_argument("--time-limit", type=int, default=600,
+                   help="the assignment's autograder timeout in Gradescope's settings, in seconds (default: 600)")
+    a.set_defaults(run=cmd_autograder)
     return p
 
 

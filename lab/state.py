@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.course import Task
 from lab.runner import TaskResult
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a task's result was computed from: its module and its tests (path from the root -> sha256)."""
+
+    source: str
+    tests: dict[str, str]
+
+
+@dataclass
+class CachedRun:
+    result: TaskResult
+    tests: dict[str, str]  # the sha256 of the task's tests when it ran, "" where a file was absent
+
+
+def tests_of(task: Task) -> list[Path]:
+    """The files besides the module that decide a task's result: its test file and its day's conftest.py."""
+    return [task.test_file, task.test_file.parent / "conftest.py"]
+
+
 class State:
     def __init__(self, root: Path):
+        self.root = root
         self.dir = root / ".lab"
 
     def _read(self, name: str) -> dict:
@@ -27,16 +48,29 @@ class State:
         tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
         tmp.replace(self.dir / name)
 
-    # Results of the learner's own work, keyed by task id.
-    def cached_result(self, task: Task) -> TaskResult | None:
-        data = self._read("results.json").get(task.id)
-        return TaskResult.from_dict(data) if data else None
+    def fingerprint(self, task: Task) -> Fingerprint:
+        return Fingerprint(source=digest(task.stub),
+                           tests={p.relative_to(self.root).as_posix(): digest(p) for p in tests_of(task)})
 
-    def save_results(self, results: list[TaskResult], tasks: list[Task]) -> None:
+    # Results of the learner's own work, keyed by task id.
+    def last_runs(self, tasks: list[Task]) -> dict[str, CachedRun | None]:
+        cache = self._read("results.json")
+        runs: dict[str, CachedRun | None] = {}
+        for task in tasks:
+            data = cache.get(task.id)
+            # A result recorded without the digests of its tests cannot be trusted to be current.
+            runs[task.id] = (CachedRun(TaskResult.from_dict(data), data["test_digests"])
+                             if data and "test_digests" in data else None)
+        return runs
+
+    def save_results(self, results: list[TaskResult], tasks: list[Task],
+                     fingerprints: dict[str, Fingerprint] | None = None) -> None:
+        """Remember ``results``; ``fingerprints`` are taken before the run, so edits made during it show."""
         cache = self._read("results.json")
         for result, task in zip(results, tasks, strict=True):
-            result.source_digest = digest(task.stub)
-            cache[task.id] = result.to_dict()
+            fingerprint = (fingerprints or {}).get(task.id) or self.fingerprint(task)
+            result.source_digest = fingerprint.source
+            cache[task.id] = {**result.to_dict(), "test_digests": fingerprint.tests}
         self._write("results.json", cache)
 
     # Hints: how many of each task's hints the learner has seen.
@@ -50,7 +84,8 @@ class State:
 
 
 def digest(path: Path) -> str:
+    """The file's sha256, or "" when there is no such file."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return ""

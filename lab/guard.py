@@ -1,0 +1,344 @@
+"""pytest plugin of a graded run of untrusted code: records results so that forging them shows.
+
+Loaded with ``-p lab.guard`` by the instructor's grader (lab/submission.py), never by a learner's own
+run. The grader hands it a plan through an inherited pipe (``LAB_GUARD_FD``): a key, the descriptor
+of the report pipe, the canaries to add and the per-test time limit. Before any learner code is
+imported it
+
+- installs an audit hook (PEP 578) that refuses, to code outside the harness, the Python
+  introspection a forgery needs (frames, ``gc`` walks, tracing, code objects, ``ctypes``, new
+  processes) and reports each refusal for a person to read;
+- snapshots the functions and classes of pytest, pluggy and the harness, and checks them at every
+  audited event and every report: a patched test runner is reported as tampering;
+- clones a few real tests into canaries, run with the task module swapped for its stub, so that no
+  implementation can pass them: a canary reported passing means the report was forged;
+- writes every result as a line authenticated with the key (HMAC-SHA256), which only the audit
+  hook holds; lines written by anything else fail the check.
+
+Code in the test process can still do what plain Python allows without those operations; the
+README says exactly what is and is not defended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.util
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+PLAN_FD_VARIABLE = "LAB_GUARD_FD"
+REPORT_EVENT = "lab.guard.report"
+
+# Audit events refused to code that is not the harness's, the standard library's or an installed package's.
+REFUSED = {
+    "sys._getframe": "took a frame of the call stack",
+    "sys._current_frames": "took the frames of every thread",
+    "sys.settrace": "installed a tracer",
+    "sys.setprofile": "installed a profiler",
+    "sys.addaudithook": "installed an audit hook",
+    "gc.get_objects": "walked every object of the process",
+    "gc.get_referrers": "walked the objects that refer to an object",
+    "gc.get_referents": "walked the objects an object refers to",
+    "compile": "compiled code at run time",
+    "exec": "executed code built at run time",
+    "code.__new__": "built a code object",
+    "marshal.loads": "loaded marshalled code",
+    "marshal.load": "loaded marshalled code",
+    "os.fork": "forked the process",
+    "os.forkpty": "forked the process",
+    "os.system": "ran a shell command",
+    "os.exec": "replaced the process with another program",
+    "os.posix_spawn": "started a process",
+    "os.spawn": "started a process",
+    "subprocess.Popen": "started a process",
+    "pty.spawn": "started a process",
+    "os.kill": "sent a signal",
+    "os.killpg": "sent a signal",
+    "signal.pthread_kill": "sent a signal",
+}
+REFUSED_PREFIXES = {"ctypes.": "called C code through ctypes"}
+# Attribute reads (audited as object.__getattr__) that lead from an object to the call stack or to code.
+REFUSED_ATTRIBUTES = {"tb_frame", "f_back", "gi_frame", "cr_frame", "ag_frame", "__code__", "gi_code",
+                      "cr_code", "ag_code", "f_trace", "__closure__"}
+# Refused to every caller when learner code is anywhere on the stack: a tracer sees every frame.
+STACK_WIDE = {"sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers", "gc.get_referents"}
+# Standard modules that hand frames to their caller: refused when their caller is learner code.
+FRAME_GIVERS = ("/inspect.py", "/traceback.py", "/logging/__init__.py", "/bdb.py", "/pdb.py")
+GUARDED_PACKAGES = ("_pytest", "pytest", "pluggy", "lab", "pytest_timeout", "xdist", "execnet")
+
+
+def trusted_roots(rootpath: Path) -> tuple[str, ...]:
+    """Where the harness, the tests, the standard library and installed packages live."""
+    roots = {str(rootpath), sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.__file__), os.path.dirname(pytest.__file__)}
+    return tuple(sorted(r.rstrip("/") + "/" for r in roots if r))
+
+
+def snapshot() -> list[tuple[object, str, object]]:
+    """(namespace, name, value) of every function and class of pytest, pluggy and the harness."""
+    entries = []
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in GUARDED_PACKAGES:
+            continue
+        for attr, value in list(vars(module).items()):
+            if callable(value):
+                entries.append((module, attr, value))
+                if isinstance(value, type) and value.__module__ == name:
+                    entries += [(value, a, v) for a, v in list(vars(value).items())
+                                if (callable(v) or isinstance(v, staticmethod | classmethod | property))
+                                and (not a.startswith("__") or a in ("__init__", "__call__", "__new__"))]
+    return entries
+
+
+def changed(entries) -> list[str]:
+    missing = object()
+    found = []
+    for owner, attr, value in entries:
+        if getattr(owner, "__dict__", {}).get(attr, missing) is not value:
+            found.append(f"{getattr(owner, '__name__', owner)}.{attr}")
+    return found
+
+
+def read_plan() -> dict | None:
+    fd = os.environ.pop(PLAN_FD_VARIABLE, None)
+    if fd is None:
+        return None
+    with os.fdopen(int(fd), "rb") as pipe:
+        return json.loads(pipe.read())
+
+
+def install(config, plan: dict) -> None:
+    """The audit hook, the recorder, the canaries and the time limit, wired to one another."""
+    key = bytes.fromhex(plan["key"])
+    report_fd = plan["report_fd"]
+    roots = trusted_roots(config.rootpath)
+    lock = threading.Lock()
+    inside = threading.local()
+    counter = [0]
+    entries = snapshot()
+    critical = [e for e in entries if e[1] in CRITICAL]
+    recorder = Recorder()
+    recorder_code = Recorder.write.__code__
+
+    def emit(record: dict) -> None:
+        with lock:
+            counter[0] += 1
+            record["seq"] = counter[0]
+            line = json.dumps(record, sort_keys=True)
+            mac = hmac.new(key, line.encode(), hashlib.sha256).hexdigest()
+            try:
+                os.write(report_fd, f"{line}\t{mac}\n".encode())
+            except OSError:
+                pass  # the pipe was closed or replaced: the results will be missing, which scores 0
+
+    def untrusted(frame) -> bool:
+        name = frame.f_code.co_filename
+        return not (name.startswith(roots) or name.startswith("<frozen "))
+
+    def where(frame) -> str:
+        return f"{Path(frame.f_code.co_filename).name}, line {frame.f_lineno}"
+
+    def hook(event: str, args: tuple) -> None:
+        if getattr(inside, "active", False):
+            return
+        inside.active = True
+        try:
+            if event == REPORT_EVENT:
+                caller = sys._getframe(1)
+                if caller.f_code is recorder_code and caller.f_locals.get("self") is recorder:
+                    emit(dict(args[0]))
+                else:
+                    emit({"event": "tamper", "why": f"something other than the harness wrote a result "
+                                                    f"({where(caller)})"})
+                return
+            if event == "object.__getattr__":
+                if args[1] not in REFUSED_ATTRIBUTES:
+                    return
+                why = f"read {args[1]}, which leads to the call stack or to code"
+            elif event in REFUSED:
+                why = REFUSED[event]
+            elif event.startswith(tuple(REFUSED_PREFIXES)):
+                why = next(v for k, v in REFUSED_PREFIXES.items() if event.startswith(k))
+            elif event in ("object.__setattr__", "object.__delattr__"):
+                why = f"changed {args[1]} of {type(args[0]).__name__}"
+            else:
+                if (patched := changed(critical)):
+                    emit({"event": "tamper", "why": f"the test runner was patched: {', '.join(patched)}"})
+                return
+            frame = sys._getframe(1)
+            culprit = None
+            if untrusted(frame):
+                culprit = frame
+            elif frame.f_code.co_filename.endswith(FRAME_GIVERS) and frame.f_back and untrusted(frame.f_back):
+                culprit = frame.f_back
+            elif event in STACK_WIDE:
+                probe = frame
+                while probe is not None and culprit is None:
+                    culprit = probe if untrusted(probe) else None
+                    probe = probe.f_back
+            if culprit is not None:
+                emit({"event": "refused", "what": f"{where(culprit)}: {why} ({event})"})
+                raise PermissionError(f"the grading sandbox does not allow this: {why}")
+        finally:
+            inside.active = False
+
+    recorder.check = lambda: changed(entries)
+    config.pluginmanager.register(recorder, "lab-guard-recorder")
+    config.pluginmanager.register(Canaries(plan.get("canaries", []), plan.get("survey", False)), "lab-guard-canaries")
+    config.pluginmanager.register(TimeLimit(plan["timeout"]), "lab-guard-time-limit")
+    sys.addaudithook(hook)
+
+
+# Functions on the way from a test's call to its report; checked at every audited event.
+CRITICAL = {"call_and_report", "call_runtest_hook", "runtestprotocol", "from_call", "from_item_and_call",
+            "runtest", "pytest_pyfunc_call", "pytest_runtest_makereport", "pytest_runtest_protocol",
+            "_multicall", "_hookexec", "__call__", "call_extra", "fail", "skip", "xfail", "exit", "importorskip",
+            "write", "pytest_runtest_logreport", "pytest_runtest_logstart", "raises", "approx",
+            "_call_reprcompare", "_check_if_assertion_pass_impl", "_format_explanation"}
+
+
+class Recorder:
+    """One authenticated line per test, in the order the tests ran, plus a line as each one starts."""
+
+    check = None  # set by install(): names of patched harness functions
+
+    def write(self, record: dict) -> None:
+        sys.audit(REPORT_EVENT, record)
+
+    def pytest_collection_finish(self, session):
+        self.write({"event": "collected", "ids": [item.nodeid for item in session.items]})
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.write({"event": "result", "nodeid": report.nodeid, "outcome": "error",
+                        "message": short_message(report)})
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.write({"event": "start", "nodeid": nodeid})
+
+    def pytest_runtest_logreport(self, report):
+        patched = self.check()
+        if patched:
+            self.write({"event": "tamper", "why": f"the test runner was patched: {', '.join(patched[:5])}"})
+        outcome = self.outcomes.setdefault(report.nodeid, {"outcome": "passed", "message": ""})
+        if report.failed:
+            outcome["outcome"] = "failed" if report.when == "call" else "error"
+            outcome["message"] = short_message(report)
+        elif report.skipped and outcome["outcome"] == "passed":
+            outcome["outcome"] = "skipped"
+            outcome["message"] = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        if report.when == "teardown":
+            del self.outcomes[report.nodeid]
+            self.write({"event": "result", "nodeid": report.nodeid, **outcome})
+
+    @property
+    def outcomes(self) -> dict:
+        return self.__dict__.setdefault("_outcomes", {})
+
+
+def short_message(report, limit: int = 1500) -> str:
+    text = report.longreprtext or ""
+    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    return ("\n".join(lines) if lines else "\n".join(text.splitlines()[-8:]))[:limit]
+
+
+class Canaries:
+    """Real tests run a second time with the task module swapped for its stub: no implementation passes them.
+
+    ``canaries`` lists (node id of the test to clone, index in the final order). A survey (the
+    grader's trusted run on the reference) clones every test right after itself, to learn which
+    tests fail that way whatever the module does.
+    """
+
+    def __init__(self, canaries: list, survey: bool):
+        self.plan = [(nodeid, index) for nodeid, index in canaries]
+        self.survey = survey
+        self.clones: set[int] = set()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        by_id = {item.nodeid: item for item in items}
+        if self.survey:
+            items[:] = [x for item in items for x in (item, self.clone(item))]
+            return
+        for nodeid, index in sorted(self.plan, key=lambda entry: entry[1]):
+            if nodeid in by_id:
+                items.insert(min(index, len(items)), self.clone(by_id[nodeid]))
+
+    def clone(self, item):
+        copy = pytest.Function.from_parent(
+            item.parent, name=item.name, callspec=getattr(item, "callspec", None), callobj=item.obj,
+            fixtureinfo=item._fixtureinfo, keywords=item.keywords, originalname=item.originalname)
+        copy.own_markers = list(item.own_markers)
+        self.clones.add(id(copy))
+        return copy
+
+    def stub_of(self, module: ModuleType, rootpath: Path) -> ModuleType:
+        """The course's stub of a task module, ``<root>/<day>/tasks/<module>.py``, loaded once."""
+        path = Path(module.__file__)
+        name = f"lab_canary_{path.parent.parent.name.split('-')[1]}_{path.stem}"
+        if name not in sys.modules:
+            stub = rootpath / path.parent.parent.name / "tasks" / path.name
+            spec = importlib.util.spec_from_file_location(name, stub)
+            sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look modules up by name
+            spec.loader.exec_module(sys.modules[name])
+        return sys.modules[name]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        if id(item) not in self.clones:
+            return (yield)
+        module = item.module
+        swapped = {name: self.stub_of(value, item.config.rootpath) for name, value in vars(module).items()
+                   if isinstance(value, ModuleType) and value.__name__.startswith("lab_target_")}
+        originals = {name: getattr(module, name) for name in swapped}
+        for name, stub in swapped.items():
+            setattr(module, name, stub)
+        try:
+            return (yield)
+        finally:
+            for name, value in originals.items():
+                setattr(module, name, value)
+
+
+
+
+class TimeLimit:
+    """A test that runs longer than the limit fails (SIGALRM), so the others still run.
+
+    The handler refers to nothing but the limit: pytest-timeout's handler holds the test item, from
+    which the whole session can be reached.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        seconds = self.seconds
+
+        def expired(signum, frame):
+            raise TimeoutError(f"this test ran longer than its time limit of {seconds:g} s")
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return (yield)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def pytest_configure(config):
+    plan = read_plan()
+    if plan is None:
+        raise pytest.UsageError(f"lab.guard is the grader's plugin: it needs {PLAN_FD_VARIABLE}")
+    install(config, plan)
