@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lab import sandbox
 from lab.course import Course, load_course
+from lab.services import required
 
 PYPROJECT = """\
 [tool.pytest.ini_options]
@@ -98,7 +100,16 @@ def course(tmp_path) -> Course:
 
 @pytest.fixture
 def make_submission(tmp_path, course):
-    """A learner's copy of the course, with some task modules replaced by ``modules``."""
+    """A learner's copy of the course, with some task modules replaced by ``modules``.
+
+    Grading one needs the sandbox: skipped without bubblewrap, unless LAB_REQUIRE_SERVICES names
+    ``sandbox`` (then a failure).
+    """
+    if not sandbox.bwrap_works():
+        message = "grading submissions needs bubblewrap (`apt-get install bubblewrap`) and user namespaces"
+        if "sandbox" in required():
+            pytest.fail(f"{message} (LAB_REQUIRE_SERVICES names sandbox)", pytrace=False)
+        pytest.skip(message)
 
     def make(name: str, modules: dict[str, str], extra: dict[str, str] | None = None) -> Path:
         sub = tmp_path / "class" / name
