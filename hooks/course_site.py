@@ -3,7 +3,8 @@
 The pages are the repository's own Markdown files, not copies kept in docs/ (which holds only
 site assets): README.md is the home page and each Day-*/ folder a chapter. Every other file of the
 repository is published beside them, so a relative link to an example script, a task stub or an
-image resolves as it does on GitHub. A link to a folder opens the folder's page. The navigation is
+image resolves as it does on GitHub; except the reference solutions (every Day-*/solutions/
+folder) and the quiz's answer key, which are never published, whichever edition is built. A link to a folder opens the folder's page. The navigation is
 built by day from whichever of the day's pages exist at build time.
 """
 
@@ -27,6 +28,9 @@ log = logging.getLogger("mkdocs.hooks.course_site")
 
 # Never published, whatever .gitignore says (gitignore syntax, relative to the repository root).
 NEVER_PUBLISHED = [".git/", ".venv/", "venv/", "node_modules/", "__pycache__/", "*.pyc", ".DS_Store"]
+# Nothing a learner receives holds a reference solution or the quiz's answer key, and readers are
+# learners: left out of the site even when it is built from the full course (as CI does).
+NEVER_PUBLISHED += ["/Day-*/solutions/", "quiz_key.toml"]
 
 DAY_FOLDER = re.compile(r"Day-(\d+)-(.+)")
 

@@ -308,6 +308,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--shuffle", action="store_true", help="ask the questions in a random order")
     q.add_argument("--seed", type=int, help="shuffle with this seed (the same seed, the same order)")
     q.add_argument("--list", action="store_true", help="list the questions by day, answered or not")
+    q.add_argument("--seal", action="store_true",
+                   help="authors: write quiz.toml's sealed answers from Day-49-Revision/solutions/quiz_key.toml")
     q.set_defaults(run=cmd_quiz)
 
     v = sub.add_parser("verify", help="authors: every test fails on its stub and passes on its reference")

@@ -21,14 +21,14 @@ README says exactly what is and is not defended.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import builtins
 import importlib.util
 import json
 import os
 import signal
 import sys
 import threading
+from _hashlib import hmac_digest
 from pathlib import Path
 from types import ModuleType
 
@@ -64,15 +64,20 @@ REFUSED = {
     "os.killpg": "sent a signal",
     "signal.pthread_kill": "sent a signal",
 }
-REFUSED_PREFIXES = {"ctypes.": "called C code through ctypes"}
 # Attribute reads (audited as object.__getattr__) that lead from an object to the call stack or to code.
 REFUSED_ATTRIBUTES = {"tb_frame", "f_back", "gi_frame", "cr_frame", "ag_frame", "__code__", "gi_code",
                       "cr_code", "ag_code", "f_trace", "__closure__"}
 # Refused to every caller when learner code is anywhere on the stack: a tracer sees every frame.
 STACK_WIDE = {"sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers", "gc.get_referents"}
-# Standard modules that hand frames to their caller: refused when their caller is learner code.
+# Standard modules that hand frames to their caller: refused when their direct caller is learner code.
 FRAME_GIVERS = ("/inspect.py", "/traceback.py", "/logging/__init__.py", "/bdb.py", "/pdb.py")
-GUARDED_PACKAGES = ("_pytest", "pytest", "pluggy", "lab", "pytest_timeout", "xdist", "execnet")
+# Standard modules that start processes or load C code for their caller, through several of their
+# own frames: refused when the first frame outside them is learner code.
+LAUNCHERS = ("/subprocess.py", "/os.py", "/pty.py", "/ctypes/__init__.py", "/ctypes/util.py",
+             "/multiprocessing/", "/concurrent/futures/process.py", "/asyncio/")
+LAUNCHED = {"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
+            "pty.spawn"}
+GUARDED_PACKAGES = ("_pytest", "pytest", "pluggy", "lab", "pytest_timeout", "xdist", "execnet", "builtins", "json")
 
 
 def trusted_roots(rootpath: Path) -> tuple[str, ...]:
@@ -98,12 +103,14 @@ def snapshot() -> list[tuple[object, str, object]]:
     return entries
 
 
-def changed(entries) -> list[str]:
-    missing = object()
+MISSING = object()
+
+
+def changed(entries, getattr=getattr) -> list[str]:  # the builtin bound before any learner code runs
     found = []
     for owner, attr, value in entries:
-        if getattr(owner, "__dict__", {}).get(attr, missing) is not value:
-            found.append(f"{getattr(owner, '__name__', owner)}.{attr}")
+        if getattr(owner, "__dict__", {}).get(attr, MISSING) is not value:
+            found.append(f"{getattr(owner, '__name__', '?')}.{attr}")
     return found
 
 
@@ -123,19 +130,26 @@ def install(config, plan: dict) -> None:
     lock = threading.Lock()
     inside = threading.local()
     counter = [0]
+    tamper_reported = [False]
     entries = snapshot()
-    critical = [e for e in entries if e[1] in CRITICAL]
+    # Checked at every audited event: the way from a test to its report, and what the guard itself calls.
+    critical = [e for e in entries if e[1] in CRITICAL or e[0] in (builtins, json, json.encoder)]
     recorder = Recorder()
     recorder_code = Recorder.write.__code__
+    # Bound now, before any learner code runs: patching the modules later cannot reach these.
+    encode = json.JSONEncoder(sort_keys=True).encode
+    write, getframe, getattr_, any_, dict_ = os.write, sys._getframe, getattr, any, dict
+    check, refused, refused_attributes = changed, dict(REFUSED), frozenset(REFUSED_ATTRIBUTES)
+    stack_wide, launched, launchers, frame_givers = frozenset(STACK_WIDE), frozenset(LAUNCHED), LAUNCHERS, FRAME_GIVERS
 
     def emit(record: dict) -> None:
         with lock:
             counter[0] += 1
             record["seq"] = counter[0]
-            line = json.dumps(record, sort_keys=True)
-            mac = hmac.new(key, line.encode(), hashlib.sha256).hexdigest()
+            line = encode(record)
+            mac = hmac_digest(key, line.encode(), "sha256").hex()
             try:
-                os.write(report_fd, f"{line}\t{mac}\n".encode())
+                write(report_fd, f"{line}\t{mac}\n".encode())
             except OSError:
                 pass  # the pipe was closed or replaced: the results will be missing, which scores 0
 
@@ -143,54 +157,61 @@ def install(config, plan: dict) -> None:
         name = frame.f_code.co_filename
         return not (name.startswith(roots) or name.startswith("<frozen "))
 
+    def culprit_of(event: str, frame):
+        """The learner's frame that caused ``event``, or None when the harness or a library did."""
+        if untrusted(frame):
+            return frame
+        if event in stack_wide:
+            while frame is not None and not untrusted(frame):
+                frame = frame.f_back
+            return frame
+        if event in launched or event.startswith("ctypes."):
+            while frame is not None and any_(part in frame.f_code.co_filename for part in launchers):
+                frame = frame.f_back
+            return frame if frame is not None and untrusted(frame) else None
+        if frame.f_code.co_filename.endswith(frame_givers) and frame.f_back and untrusted(frame.f_back):
+            return frame.f_back
+        return None
+
     def where(frame) -> str:
-        return f"{Path(frame.f_code.co_filename).name}, line {frame.f_lineno}"
+        return f"{frame.f_code.co_filename.rpartition('/')[2]}, line {frame.f_lineno}"
 
     def hook(event: str, args: tuple) -> None:
-        if getattr(inside, "active", False):
+        if getattr_(inside, "active", False):
             return
         inside.active = True
         try:
+            if not tamper_reported[0] and (patched := check(critical, getattr_)):
+                tamper_reported[0] = True
+                emit({"event": "tamper", "why": f"the test runner was patched: {', '.join(patched[:5])}"})
             if event == REPORT_EVENT:
-                caller = sys._getframe(1)
+                caller = getframe(1)
                 if caller.f_code is recorder_code and caller.f_locals.get("self") is recorder:
-                    emit(dict(args[0]))
+                    emit(dict_(args[0]))
                 else:
                     emit({"event": "tamper", "why": f"something other than the harness wrote a result "
                                                     f"({where(caller)})"})
                 return
             if event == "object.__getattr__":
-                if args[1] not in REFUSED_ATTRIBUTES:
+                if args[1] not in refused_attributes:
                     return
                 why = f"read {args[1]}, which leads to the call stack or to code"
-            elif event in REFUSED:
-                why = REFUSED[event]
-            elif event.startswith(tuple(REFUSED_PREFIXES)):
-                why = next(v for k, v in REFUSED_PREFIXES.items() if event.startswith(k))
+            elif event in refused:
+                why = refused[event]
+            elif event.startswith("ctypes."):
+                why = "called C code through ctypes"
             elif event in ("object.__setattr__", "object.__delattr__"):
-                why = f"changed {args[1]} of {type(args[0]).__name__}"
+                why = f"changed {args[1]} of an object"
             else:
-                if (patched := changed(critical)):
-                    emit({"event": "tamper", "why": f"the test runner was patched: {', '.join(patched)}"})
                 return
-            frame = sys._getframe(1)
-            culprit = None
-            if untrusted(frame):
-                culprit = frame
-            elif frame.f_code.co_filename.endswith(FRAME_GIVERS) and frame.f_back and untrusted(frame.f_back):
-                culprit = frame.f_back
-            elif event in STACK_WIDE:
-                probe = frame
-                while probe is not None and culprit is None:
-                    culprit = probe if untrusted(probe) else None
-                    probe = probe.f_back
+            culprit = culprit_of(event, getframe(1))
             if culprit is not None:
                 emit({"event": "refused", "what": f"{where(culprit)}: {why} ({event})"})
                 raise PermissionError(f"the grading sandbox does not allow this: {why}")
         finally:
             inside.active = False
 
-    recorder.check = lambda: changed(entries)
+    recorder.check = lambda: check(entries, getattr_)
     config.pluginmanager.register(recorder, "lab-guard-recorder")
     config.pluginmanager.register(Canaries(plan.get("canaries", []), plan.get("survey", False)), "lab-guard-canaries")
     config.pluginmanager.register(TimeLimit(plan["timeout"]), "lab-guard-time-limit")
@@ -251,7 +272,7 @@ def short_message(report, limit: int = 1500) -> str:
 
 
 class Canaries:
-    """Real tests run a second time with the task module swapped for its stub: no implementation passes them.
+    """Real tests run a second time with the task module swapped for its stub in their body: no implementation passes them.
 
     ``canaries`` lists (node id of the test to clone, index in the final order). A survey (the
     grader's trusted run on the reference) clones every test right after itself, to learn which
@@ -293,7 +314,9 @@ class Canaries:
         return sys.modules[name]
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item, nextitem):
+    def pytest_runtest_call(self, item):
+        # Only the test's body sees the stub: fixtures are set up and torn down as for any test, so a
+        # canary leaves nothing of the stub behind for the tests after it.
         if id(item) not in self.clones:
             return (yield)
         module = item.module

@@ -71,7 +71,7 @@ MODULE_DUNDERS = {"__name__", "__file__", "__spec__", "__loader__", "__path__", 
 PATHS = [(re.compile(pattern), reason) for pattern, reason in [
     (r"/proc\b", "the test runner's memory and files"), (r"/dev/fd\b", "the test process's open files"),
     (r"/etc/passwd", "the machine's accounts"), (r"(^|/)solutions(/|$)", "the reference solutions"),
-    (r"quiz\.toml", "the quiz answer key"), (r"/autograder", "the autograder's files"),
+    (r"quiz\.toml|quiz_key", "the quiz and its answer key"), (r"/autograder", "the autograder's files"),
     (r"(^|/)test_\w*\.py\b|conftest", "the instructor's tests"), (r"site-packages", "installed packages, pytest's"),
     (r"^(LAB|PYTEST)_[A-Z_]*$", "a variable of the test run, such as the report file's path"),
 ]]

@@ -46,17 +46,30 @@ def bwrap_works() -> bool:
     return probe.returncode == 0
 
 
+def reachable_by_anyone(path: Path) -> bool:
+    """Every folder on the way to ``path`` lets other users through, and ``path`` lets them read."""
+    path = path.resolve()
+    folders_open = all(folder.stat().st_mode & 0o001 for folder in path.parents)
+    return folders_open and bool(path.stat().st_mode & 0o004)
+
+
+def user_fallback_possible() -> bool:
+    """Root may hand the tests to a user of their own, and that user can run this Python."""
+    return os.geteuid() == 0 and all(reachable_by_anyone(Path(p)) for p in (sys.executable, sys.prefix))
+
+
 def kind(course_root: Path) -> str:
     """``bwrap``, or ``user`` (the fallback); SandboxUnavailable when neither may be used."""
     if bwrap_works():
         return "bwrap"
-    if os.geteuid() == 0 and not any(course_root.glob("Day-*/solutions")):
+    if user_fallback_possible() and not any(course_root.glob("Day-*/solutions")):
         return "user"
     raise SandboxUnavailable(
         "grading a submission needs bubblewrap, which isolates it from your course's solutions: "
         "install it (`apt-get install bubblewrap`); in a container it also needs user namespaces "
         "(e.g. `docker run --security-opt seccomp=unconfined`). Without it, grade from the student "
-        "edition (`python -m lab export-student DIR`), which has no solutions to reach, as root.")
+        "edition (`python -m lab export-student DIR`), which has no solutions to reach, as root, with a "
+        "Python that every user may run.")
 
 
 def system_binds() -> list[str]:

@@ -346,7 +346,10 @@ def grade_submission(course: Course, submission: Path, tasks: list[Task], jobs: 
     if not submission.is_dir():
         raise SubmissionError(f"{submission} is not a folder: name the learner's copy of the course")
     submission = Path(os.path.realpath(submission))
-    kind = sandbox.kind(course.root)
+    try:
+        kind = sandbox.kind(course.root)
+    except sandbox.SandboxUnavailable as error:
+        raise SubmissionError(str(error)) from None
     plans = manifest(course, tasks)
     with tempfile.TemporaryDirectory(prefix="lab-submission-") as tmp:
         scratch = Path(tmp)

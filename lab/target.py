@@ -33,7 +33,7 @@ def load_task(test_file: str, module: str) -> ModuleType:
     ``solutions/`` folder, or from a submission, as the environment says.
     """
     day_dir = Path(test_file).resolve().parent.parent
-    path = task_path(day_dir, module)
+    path = task_file(test_file, module)
     if not path.is_file():
         raise FileNotFoundError(f"task module {module!r} not found at {path}")
     name = f"lab_target_{day_dir.name.split('-')[1]}_{module}"
@@ -46,3 +46,11 @@ def load_task(test_file: str, module: str) -> ModuleType:
         del sys.modules[name]
         raise
     return mod
+
+
+def task_file(test_file: str, module: str) -> Path:
+    """The file of ``module`` that :func:`load_task` would import for ``test_file``, without importing it.
+
+    For tests that read a task module's data (``ast``) instead of running the learner's code.
+    """
+    return task_path(Path(test_file).resolve().parent.parent, module)

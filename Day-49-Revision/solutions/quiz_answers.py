@@ -1,7 +1,7 @@
-"""Reference answers to the self-check quiz (Day-49-Revision/quiz.toml), one per question.
+"""Reference answers to the self-check quiz, one per question.
 
-Kept in step with quiz.toml by hand: a new question needs its answer here too, or
-`python -m lab verify 49` reports its test failing on the reference.
+Written from solutions/quiz_key.toml by `python -m lab.quiz --seal`:
+edit the key, not this file.
 """
 
 ANSWERS: dict[str, str] = {

@@ -48,7 +48,8 @@ def test_day_48_scans_clean_but_for_justified_flags(path):
 
 
 def test_the_scan_found_the_course():
-    assert len(honest_files()) >= 40 and len(day_48_files()) >= 40, "the globs no longer find the course's code"
+    # 20: the stubs alone, as in the student edition, which has no solutions/
+    assert len(honest_files()) >= 20 and len(day_48_files()) >= 40, "the globs no longer find the course's code"
 
 
 # (what the cheat is, its source, the line the flag must name, a word the flag must hold)
