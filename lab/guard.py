@@ -82,7 +82,7 @@ GUARDED_PACKAGES = ("_pytest", "pytest", "pluggy", "lab", "pytest_timeout", "xdi
 
 def trusted_roots(rootpath: Path) -> tuple[str, ...]:
     """Where the harness, the tests, the standard library and installed packages live."""
-    roots = {str(rootpath), sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+    roots = {str(rootpath), os.path.dirname(__file__), sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              os.path.dirname(os.__file__), os.path.dirname(pytest.__file__)}
     return tuple(sorted(r.rstrip("/") + "/" for r in roots if r))
 
@@ -135,7 +135,13 @@ def install(config, plan: dict) -> None:
     # Checked at every audited event: the way from a test to its report, and what the guard itself calls.
     critical = [e for e in entries if e[1] in CRITICAL or e[0] in (builtins, json, json.encoder)]
     recorder = Recorder()
-    recorder_code = Recorder.write.__code__
+    write_code = Recorder.write.__code__
+    method_codes = {getattr(Recorder, name).__code__ for name in vars(Recorder) if name.startswith("pytest_")}
+    pluginmanager = config.pluginmanager
+    own_plugins = [recorder]
+    items_seen: list = [None, None]
+    outcomes: dict[str, dict] = {}
+    finished = [False]
     # Bound now, before any learner code runs: patching the modules later cannot reach these.
     encode = json.JSONEncoder(sort_keys=True).encode
     write, getframe, getattr_, any_, dict_ = os.write, sys._getframe, getattr, any, dict
@@ -176,6 +182,64 @@ def install(config, plan: dict) -> None:
     def where(frame) -> str:
         return f"{frame.f_code.co_filename.rpartition('/')[2]}, line {frame.f_lineno}"
 
+    def on_stack_of_learner(frame) -> bool:
+        while frame is not None:
+            if untrusted(frame):
+                return True
+            frame = frame.f_back
+        return False
+
+    def registry_problems() -> list[str]:
+        """The guard's plugins are all there, and every hook implementation is the harness's or a library's."""
+        if not all(pluginmanager.is_registered(plugin) for plugin in own_plugins):
+            return ["a plugin of the grader was unregistered"]
+        for caller in list(vars(pluginmanager.hook).values()):
+            for impl in getattr_(caller, "get_hookimpls", list)():
+                code = getattr_(getattr_(impl.function, "__func__", impl.function), "__code__", None)
+                if code is None or not code.co_filename.startswith(roots):
+                    return [f"a hook implementation that is not the harness's was registered ({impl.plugin_name})"]
+        return []
+
+    def items_problems() -> list[str]:
+        if items_seen[0] is None:
+            return []
+        listed, expected = items_seen
+        if len(listed) != len(expected) or any_(a is not b for a, b in zip(listed, expected, strict=False)):
+            return ["the list of tests to run was changed"]
+        for item, attributes in expected.items():
+            if any_(vars(item).get(name, MISSING) is not value for name, value in attributes.items()):
+                return [f"a test was changed after it was collected ({item.nodeid})"]
+        return []
+
+    def report(args: tuple, caller) -> None:
+        """A record from the recorder: accepted only from its own methods, called by pytest."""
+        genuine = (caller.f_code is write_code and caller.f_locals.get("self") is recorder
+                   and caller.f_back is not None and caller.f_back.f_code in method_codes)
+        if not genuine or finished[0] or on_stack_of_learner(caller):
+            emit({"event": "tamper", "why": f"something other than the harness wrote a result ({where(caller)})"})
+            return
+        record, items = dict_(args[0]), args[1]
+        kind = record["event"]
+        if kind == "collected":
+            items_seen[:] = [items, {item: {name: vars(item).get(name, MISSING) for name in ITEM_ATTRIBUTES}
+                                     for item in items}]
+        problems = check(entries, getattr_) + registry_problems() + items_problems()
+        if problems and not tamper_reported[0]:
+            tamper_reported[0] = True
+            emit({"event": "tamper", "why": f"the test runner was changed: {'; '.join(problems[:3])}"})
+        if kind == "phase":
+            outcome = outcomes.setdefault(record["nodeid"], {"outcome": "passed", "message": ""})
+            if record["failed"]:
+                outcome.update(outcome="failed" if record["when"] == "call" else "error", message=record["message"])
+            elif record["skipped"] and outcome["outcome"] == "passed":
+                outcome.update(outcome="skipped", message=record["message"])
+            if record["when"] == "teardown":
+                emit({"event": "result", "nodeid": record["nodeid"], **outcomes.pop(record["nodeid"])})
+            return
+        if kind == "finished":
+            finished[0] = True
+        emit(record)
+
     def hook(event: str, args: tuple) -> None:
         if getattr_(inside, "active", False):
             return
@@ -185,12 +249,7 @@ def install(config, plan: dict) -> None:
                 tamper_reported[0] = True
                 emit({"event": "tamper", "why": f"the test runner was patched: {', '.join(patched[:5])}"})
             if event == REPORT_EVENT:
-                caller = getframe(1)
-                if caller.f_code is recorder_code and caller.f_locals.get("self") is recorder:
-                    emit(dict_(args[0]))
-                else:
-                    emit({"event": "tamper", "why": f"something other than the harness wrote a result "
-                                                    f"({where(caller)})"})
+                report(args, getframe(1))
                 return
             if event == "object.__getattr__":
                 if args[1] not in refused_attributes:
@@ -211,12 +270,15 @@ def install(config, plan: dict) -> None:
         finally:
             inside.active = False
 
-    recorder.check = lambda: check(entries, getattr_)
-    config.pluginmanager.register(recorder, "lab-guard-recorder")
-    config.pluginmanager.register(Canaries(plan.get("canaries", []), plan.get("survey", False)), "lab-guard-canaries")
-    config.pluginmanager.register(TimeLimit(plan["timeout"]), "lab-guard-time-limit")
+    own_plugins += [Canaries(plan.get("canaries", []), plan.get("survey", False)), TimeLimit(plan["timeout"])]
+    for plugin in own_plugins:
+        pluginmanager.register(plugin, f"lab-guard-{type(plugin).__name__.lower()}")
     sys.addaudithook(hook)
 
+
+# What a test item may not lose or have replaced between its collection and its report.
+ITEM_ATTRIBUTES = ("_obj", "obj", "ihook", "runtest", "setup", "teardown", "repr_failure", "_fixtureinfo",
+                   "parent", "session", "config", "keywords", "callspec")
 
 # Functions on the way from a test's call to its report; checked at every audited event.
 CRITICAL = {"call_and_report", "call_runtest_hook", "runtestprotocol", "from_call", "from_item_and_call",
@@ -227,15 +289,17 @@ CRITICAL = {"call_and_report", "call_runtest_hook", "runtestprotocol", "from_cal
 
 
 class Recorder:
-    """One authenticated line per test, in the order the tests ran, plus a line as each one starts."""
+    """Hands pytest's events to the audit hook, which keeps the state and writes the lines.
 
-    check = None  # set by install(): names of patched harness functions
+    It holds nothing itself: the instance is reachable from pytest's plugin manager, so whatever it
+    held, code under test could change.
+    """
 
-    def write(self, record: dict) -> None:
-        sys.audit(REPORT_EVENT, record)
+    def write(self, record: dict, items=None) -> None:
+        sys.audit(REPORT_EVENT, record, items)
 
     def pytest_collection_finish(self, session):
-        self.write({"event": "collected", "ids": [item.nodeid for item in session.items]})
+        self.write({"event": "collected", "ids": [item.nodeid for item in session.items]}, session.items)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -246,23 +310,12 @@ class Recorder:
         self.write({"event": "start", "nodeid": nodeid})
 
     def pytest_runtest_logreport(self, report):
-        patched = self.check()
-        if patched:
-            self.write({"event": "tamper", "why": f"the test runner was patched: {', '.join(patched[:5])}"})
-        outcome = self.outcomes.setdefault(report.nodeid, {"outcome": "passed", "message": ""})
-        if report.failed:
-            outcome["outcome"] = "failed" if report.when == "call" else "error"
-            outcome["message"] = short_message(report)
-        elif report.skipped and outcome["outcome"] == "passed":
-            outcome["outcome"] = "skipped"
-            outcome["message"] = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
-        if report.when == "teardown":
-            del self.outcomes[report.nodeid]
-            self.write({"event": "result", "nodeid": report.nodeid, **outcome})
+        reason = str(report.longrepr[2]) if report.skipped and isinstance(report.longrepr, tuple) else ""
+        self.write({"event": "phase", "nodeid": report.nodeid, "when": report.when, "failed": bool(report.failed),
+                    "skipped": bool(report.skipped), "message": short_message(report) if report.failed else reason})
 
-    @property
-    def outcomes(self) -> dict:
-        return self.__dict__.setdefault("_outcomes", {})
+    def pytest_sessionfinish(self, session):
+        self.write({"event": "finished"})
 
 
 def short_message(report, limit: int = 1500) -> str:

@@ -8,6 +8,9 @@ more than its honest code would, unflagged. The honest code of every cheat below
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from lab.submission import grade_submission
@@ -161,6 +164,49 @@ if os.fork() == 0:
 import subprocess, sys
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
 ''' + WRONG,
+    # The harness read: pytest's config is reachable from module globals, so go for what it holds.
+    "no-ops every real test but leaves the canaries alone": '''
+from _pytest.debugging import pytestPDB
+def add(a, b):
+    manager = pytestPDB._config.pluginmanager
+    canaries = [p for p in manager.get_plugins() if hasattr(p, "clones")]
+    clones = canaries[0].clones if canaries else set()
+    for item in manager.get_plugin("session").items:
+        if id(item) not in clones:
+            item._obj = lambda **kwargs: None
+    return 0
+''',
+    "forges only the tests that called it": '''
+import pytest
+from _pytest.debugging import pytestPDB
+called = set()
+class Forger:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        if item.nodeid in called:
+            outcome.get_result().outcome = "passed"
+pytestPDB._config.pluginmanager.register(Forger())
+def add(a, b):
+    called.add(__import__("os").environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0])
+    return 0
+''',
+    "calls the harness's recorder itself": '''
+from _pytest.debugging import pytestPDB
+def add(a, b):
+    recorder = pytestPDB._config.pluginmanager.get_plugin("lab-guard-recorder")
+    for name in ("test_small", "test_negative"):
+        recorder.write({"event": "result", "nodeid": f"Day-90-Fixture-Day/tasks/test_adder.py::{name}",
+                        "outcome": "passed", "message": ""})
+    return 0
+''',
+    "unregisters the harness's recorder": '''
+from _pytest.debugging import pytestPDB
+manager = pytestPDB._config.pluginmanager
+for name, plugin in list(manager.list_name_plugin()):
+    if "record" in str(name):
+        manager.unregister(plugin)
+''' + WRONG,
     "walks objects from sys.modules to pytest's config": '''
 import sys
 seen, queue, config = set(), list(sys.modules.values()), None
@@ -194,6 +240,17 @@ if config is not None:
 }
 
 
+def kept_elsewhere() -> dict[str, str]:
+    """More cheats, from a folder outside the course (LAB_CHEATS_DIR): one ``adder`` module per file.
+
+    Kept out of the repository so that a learner cannot tailor a submission to them; run before
+    each release (CONTRIBUTING.md, "Releasing").
+    """
+    folder = os.environ.get("LAB_CHEATS_DIR")
+    return {f"{path.name} (kept elsewhere)": path.read_text(encoding="utf-8")
+            for path in sorted(Path(folder).glob("*.py"))} if folder else {}
+
+
 def test_every_cheat_scores_nothing(course, make_submission):
     """All cheats graded as one class would be; none earns a point, and each says why or is flagged."""
     from concurrent.futures import ThreadPoolExecutor
@@ -207,7 +264,7 @@ def test_every_cheat_scores_nothing(course, make_submission):
         return name, result
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        graded = dict(pool.map(grade, CHEATS.items()))
+        graded = dict(pool.map(grade, {**CHEATS, **kept_elsewhere()}.items()))
     holes = {name: f"score {r.score}, error {r.error!r}, flags {r.flags}" for name, r in graded.items()
              if r.score > 0}
     assert not holes, f"cheats that earned points: {holes}"
