@@ -3,9 +3,10 @@
 The pages are the repository's own Markdown files, not copies kept in docs/ (which holds only
 site assets): README.md is the home page and each Day-*/ folder a chapter. Every other file of the
 repository is published beside them, so a relative link to an example script, a task stub or an
-image resolves as it does on GitHub; except the reference solutions (every Day-*/solutions/
-folder) and the quiz's answer key, which are never published, whichever edition is built. A link to a folder opens the folder's page. The navigation is
-built by day from whichever of the day's pages exist at build time.
+image resolves as it does on GitHub. The reference solutions (every Day-*/solutions/ folder) and
+the quiz's answer key are the exception: never published, whichever edition is built. A link to a
+folder opens the folder's page. The navigation is built by day from whichever of the day's pages
+exist at build time.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from lab.services import SERVERS
 TOOLS = {
     "chromium": "the site's browser test: `apt-get install chromium`",
     "promtool": "Day 47's alert-rule tests: `apt-get install prometheus`",
+    "bwrap": "grading submissions in a sandbox (instructors): `apt-get install bubblewrap`",
 }
 
 

@@ -96,9 +96,10 @@ def python_binds() -> list[str]:
 
 def command(argv: list[str], course: Path, submission: Path, cwd: Path = COURSE) -> list[str]:
     """``argv`` run by bubblewrap with ``course`` and ``submission`` mounted at their fixed places."""
-    return ["bwrap", *system_binds(), *python_binds(),
+    # The private /tmp first: binds below it (a Python environment kept under /tmp) go on top of it.
+    return ["bwrap", "--tmpfs", "/tmp", *system_binds(), *python_binds(),
             "--ro-bind", str(course), str(COURSE), "--ro-bind", str(submission), str(SUBMISSION),
-            "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc",
+            "--dev", "/dev", "--proc", "/proc",
             "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",

@@ -325,8 +325,10 @@ def judge(task: Task, expected: tuple[str, ...], canaries: list[tuple[str, int]]
     result.flags = [f"the sandbox refused: {what}" for what in dict.fromkeys(run.refused)]
     if problems:
         result.error = f"tampering detected: {problems[0]}; the task scores 0"
-    else:
+    elif run.error or run.results:
         result.error = run.error
+    else:
+        result.error = "the tests produced no results:\n" + "\n".join(run.output.splitlines()[-15:])
     return result
 
 
