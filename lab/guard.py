@@ -8,12 +8,15 @@ imported it
 - installs an audit hook (PEP 578) that refuses, to code outside the harness, the Python
   introspection a forgery needs (frames, ``gc`` walks, tracing, code objects, ``ctypes``, new
   processes) and reports each refusal for a person to read;
-- snapshots the functions and classes of pytest, pluggy and the harness, and checks them at every
-  audited event and every report: a patched test runner is reported as tampering;
-- clones a few real tests into canaries, run with the task module swapped for its stub, so that no
-  implementation can pass them: a canary reported passing means the report was forged;
-- writes every result as a line authenticated with the key (HMAC-SHA256), which only the audit
-  hook holds; lines written by anything else fail the check.
+- snapshots the functions and classes of pytest, pluggy, the harness, ``builtins`` and ``json``,
+  and checks them at every audited event; at every record it also checks that the plugin registry
+  holds only the harness's and the libraries' hook implementations and that no collected test was
+  removed or had its function replaced: any change is reported as tampering;
+- clones a few real tests into canaries whose body runs with the task module swapped for its stub,
+  so that no implementation can pass them: a canary reported passing means the report was forged;
+- keeps every test's outcome inside the audit hook, taking records only from its recorder's own
+  methods called by pytest with no learner code on the stack, and writes each result as a line
+  authenticated with the key (HMAC-SHA256), which only the hook holds.
 
 Code in the test process can still do what plain Python allows without those operations; the
 README says exactly what is and is not defended.
@@ -82,8 +85,8 @@ GUARDED_PACKAGES = ("_pytest", "pytest", "pluggy", "lab", "pytest_timeout", "xdi
 
 def trusted_roots(rootpath: Path) -> tuple[str, ...]:
     """Where the harness, the tests, the standard library and installed packages live."""
-    roots = {str(rootpath), os.path.dirname(__file__), sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.__file__), os.path.dirname(pytest.__file__)}
+    roots = {str(rootpath), os.path.dirname(__file__), sys.prefix, sys.base_prefix, sys.exec_prefix,
+             sys.base_exec_prefix, os.path.dirname(os.__file__), os.path.dirname(pytest.__file__)}
     return tuple(sorted(r.rstrip("/") + "/" for r in roots if r))
 
 
@@ -112,6 +115,20 @@ def changed(entries, getattr=getattr) -> list[str]:  # the builtin bound before 
         if getattr(owner, "__dict__", {}).get(attr, MISSING) is not value:
             found.append(f"{getattr(owner, '__name__', '?')}.{attr}")
     return found
+
+
+def collected_entries(items, pluginmanager) -> list[tuple[object, str, object]]:
+    """What the tests themselves call, once collected: their modules' functions, conftests', fixtures'."""
+    modules = {item.module for item in items if getattr(item, "module", None) is not None}
+    modules |= {plugin for plugin in pluginmanager.get_plugins()
+                if isinstance(plugin, ModuleType) and plugin.__name__.split(".")[0] not in GUARDED_PACKAGES}
+    entries = [(module, name, value) for module in modules for name, value in list(vars(module).items())
+               if callable(value)]
+    for item in items:
+        for definitions in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+            entries += [(definition, "func", definition.func) for definition in definitions
+                        if hasattr(definition, "__dict__")]
+    return entries
 
 
 def read_plan() -> dict | None:
@@ -211,6 +228,15 @@ def install(config, plan: dict) -> None:
                 return [f"a test was changed after it was collected ({item.nodeid})"]
         return []
 
+    def finder_problems() -> list[str]:
+        """Imports are found by the standard library's, pytest's and the libraries' finders only."""
+        for finder in [*sys.meta_path, *sys.path_hooks]:
+            kind = finder if isinstance(finder, type) else type(finder)
+            origin = getattr_(sys.modules.get(kind.__module__), "__file__", None) or ""
+            if origin and not origin.startswith(roots):
+                return [f"an import hook that is not the harness's was installed ({kind.__name__})"]
+        return []
+
     def report(args: tuple, caller) -> None:
         """A record from the recorder: accepted only from its own methods, called by pytest."""
         genuine = (caller.f_code is write_code and caller.f_locals.get("self") is recorder
@@ -223,7 +249,8 @@ def install(config, plan: dict) -> None:
         if kind == "collected":
             items_seen[:] = [items, {item: {name: vars(item).get(name, MISSING) for name in ITEM_ATTRIBUTES}
                                      for item in items}]
-        problems = check(entries, getattr_) + registry_problems() + items_problems()
+            entries.extend(collected_entries(items, pluginmanager))
+        problems = check(entries, getattr_) + registry_problems() + items_problems() + finder_problems()
         if problems and not tamper_reported[0]:
             tamper_reported[0] = True
             emit({"event": "tamper", "why": f"the test runner was changed: {'; '.join(problems[:3])}"})

@@ -57,8 +57,12 @@ FILES = {
             assert adder.add(2, 3) == 5, "add(2, 3) should be 5"
 
 
+        def check(got, want, what):
+            assert got == want, f"{what} should be {want}"
+
+
         def test_negative():
-            assert adder.add(-2, -3) == -5, "add(-2, -3) should be -5"
+            check(adder.add(-2, -3), -5, "add(-2, -3)")
     ''',
     "tasks/greeter.py": '''
         def greet(name):

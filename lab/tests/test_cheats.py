@@ -207,6 +207,21 @@ for name, plugin in list(manager.list_name_plugin()):
     if "record" in str(name):
         manager.unregister(plugin)
 ''' + WRONG,
+    "replaces a helper of the test module": '''
+import sys
+def add(a, b):
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", "") and module.__file__.endswith("test_adder.py"):
+            module.check = lambda *args, **kwargs: None
+    return 0
+''',
+    "installs an import hook": '''
+import sys
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        return None
+sys.meta_path.insert(0, Finder())
+''' + WRONG,
     "walks objects from sys.modules to pytest's config": '''
 import sys
 seen, queue, config = set(), list(sys.modules.values()), None
