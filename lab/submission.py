@@ -79,10 +79,11 @@ def survey(task: Task, root: Path) -> TaskManifest:
     if run.error or run.problems or not originals or len(originals) != len(clones):
         raise SubmissionError(f"the reference of {task.id} could not be surveyed: "
                               f"{run.error or '; '.join(run.problems) or 'no results'}\n{run.output[-2000:]}")
-    failing = [r.nodeid for r in originals if r.outcome != "passed"]
+    failing = [r.nodeid for r in originals if r.outcome in FAILED]  # skipped (a server is down) is no fault
     if failing:
         raise SubmissionError(f"the reference of {task.id} fails {', '.join(failing)}: run `python -m lab verify`")
-    pool = [o.nodeid for o, c in zip(originals, clones, strict=True) if c.nodeid == o.nodeid and c.outcome in FAILED]
+    pool = [o.nodeid for o, c in zip(originals, clones, strict=True)
+            if o.outcome == "passed" and c.nodeid == o.nodeid and c.outcome in FAILED]
     return TaskManifest(tuple(r.nodeid for r in originals), tuple(pool))
 
 
