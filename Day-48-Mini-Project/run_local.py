@@ -26,7 +26,7 @@ from local_system import DAY_48, PROCFILE, WEB_PROCESSES, SystemConfig, is_ready
 BROKER_HELP = """RabbitMQ is not reachable at {url}.
 The Day 48 system needs it for its events. Start it, then run `make run` again:
     rabbitmq-server -detached                                  # installed natively
-    docker run -d --name rabbitmq -p 5672:5672 -p 15672:15672 rabbitmq:3-management
+    docker run -d --name rabbitmq -p 5672:5672 -p 15672:15672 rabbitmq:4-management
     brew services start rabbitmq                               # macOS
 Or point AMQP_URL at another broker: AMQP_URL=amqp://user:pass@host:5672/%2F make run"""
 

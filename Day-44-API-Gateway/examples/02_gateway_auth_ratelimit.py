@@ -14,7 +14,8 @@ What it shows:
   ``RateLimit-Policy`` and ``RateLimit`` fields of draft-ietf-httpapi-ratelimit-headers-11
   (May 2026; the field syntax has not changed since draft -08): ``RateLimit-Policy:
   "per-user";q=5;w=2`` and ``RateLimit: "per-user";r=3;t=1``. Drafts -00 to -06 had separate
-  RateLimit-Limit, -Remaining and -Reset fields, and -07 ``RateLimit: limit=5, remaining=3, reset=1``;
+  RateLimit-Limit, -Remaining and -Reset fields (-05 and -06 with RateLimit-Policy beside them),
+  and -07 ``RateLimit-Policy: 5;w=2`` with ``RateLimit: limit=5, remaining=3, reset=1``;
 - rejected requests do not count, and 20 concurrent requests against a limit of 5 let exactly 5 in.
 
 Run it (about 3 seconds; needs Redis at $REDIS_URL, default redis://localhost:6379/0):

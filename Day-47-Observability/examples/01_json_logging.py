@@ -140,7 +140,7 @@ def install_request_context(app: Flask, tracer: trace.Tracer) -> Flask:
             incoming if WELL_FORMED_ID.fullmatch(incoming) else uuid.uuid4().hex
         )
         g.started = time.perf_counter()
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        route = request.url_rule.rule if request.url_rule else "unmatched"
         span = tracer.start_span(
             f"{request.method} {route}", context=propagate.extract(request.headers), kind=SpanKind.SERVER
         )
@@ -154,7 +154,7 @@ def install_request_context(app: Flask, tracer: trace.Tracer) -> Flask:
             extra={
                 "http": {
                     "method": request.method,
-                    "route": request.url_rule.rule if request.url_rule else "<unmatched>",
+                    "route": request.url_rule.rule if request.url_rule else "unmatched",
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - g.started) * 1000, 2),
                 }

@@ -7,7 +7,7 @@ What it shows:
   **D**uration from a histogram, ``http_request_duration_seconds{method, route}``, whose buckets
   (5 ms to 10 s) bracket the latencies we care about, so ``histogram_quantile`` can estimate p99;
 - the ``route`` label is the route template (``/orders/<int:order_id>``), never the raw path,
-  and every unmatched path counts under one ``<unmatched>`` value: a label whose values are not
+  and every unmatched path counts under one ``unmatched`` value: a label whose values are not
   bounded (paths, user IDs, e-mail addresses) creates one time series per value and takes the
   monitoring down with it (label cardinality);
 - a gauge of requests in flight, seen at 1 while a slow request is held open;
@@ -92,7 +92,7 @@ def instrument(app: Flask, metrics: ServiceMetrics) -> Flask:
     @app.after_request
     def observe(response: Response) -> Response:
         if "metrics_started" in g:
-            route = request.url_rule.rule if request.url_rule else "<unmatched>"  # bounded label values
+            route = request.url_rule.rule if request.url_rule else "unmatched"  # bounded label values
             metrics.requests.labels(request.method, route, str(response.status_code)).inc()
             metrics.latency.labels(request.method, route).observe(time.perf_counter() - g.metrics_started)
         return response
@@ -242,7 +242,7 @@ def main() -> int:
         ("http_requests_total", "POST", "/orders", "400"): 1,
         ("http_requests_total", "GET", route, "200"): 20,
         ("http_requests_total", "GET", "/boom", "500"): 1,
-        ("http_requests_total", "GET", "<unmatched>", "404"): 3,
+        ("http_requests_total", "GET", "unmatched", "404"): 3,
     }
     for (name, method, path, status), count in expected.items():
         got = value(after, name, method=method, route=path, status=status)

@@ -27,10 +27,10 @@ The spans go to FILE (default: a new file in a temporary folder; the script prin
 can look at them again: ``python Day-47-Observability/trace_viewer.py FILE``.
 
 Jaeger, Tempo or any OTLP backend: set ``OTEL_EXPORTER_OTLP_ENDPOINT`` (e.g.
-``http://localhost:4318``, Jaeger's OTLP/HTTP port) and install the OTLP exporter,
-``pip install opentelemetry-exporter-otlp-proto-http==1.45.2`` (the same version as the SDK).
-The spans then go to both the file and the endpoint, through a ``BatchSpanProcessor``. Without
-the package the script says so and uses the file alone.
+``http://localhost:4318``, Jaeger's OTLP/HTTP port). The spans then go to both the file and the
+endpoint, through a ``BatchSpanProcessor`` and the OTLP/HTTP exporter
+(``opentelemetry-exporter-otlp-proto-http``, pinned in the course's requirements.txt at the SDK's
+version).
 
 The examples use ``SimpleSpanProcessor`` for the file (each span written when it ends, so the
 file is complete when a request returns); a service in production uses ``BatchSpanProcessor``,
@@ -40,7 +40,6 @@ which exports from a background thread and never makes a request wait for the ex
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -122,24 +121,14 @@ class JsonLinesSpanExporter(SpanExporter):
         # --8<-- [end:file_exporter]
 
 
-@functools.cache
-def warn_once(message: str) -> None:
-    print(message)
-
-
 # --8<-- [start:provider]
 def otlp_exporter() -> SpanExporter | None:
-    """The OTLP/HTTP exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set and the package is installed."""
+    """The OTLP/HTTP exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set, else None (the file alone)."""
     if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         return None
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError:
-        warn_once(
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set, but the OTLP exporter is not installed "
-            "(pip install opentelemetry-exporter-otlp-proto-http==1.45.2): spans go to the file only"
-        )
-        return None
+    # Imported only when used: it brings protobuf and its generated modules along.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
     return OTLPSpanExporter()  # endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables
 
 
@@ -160,7 +149,7 @@ def instrument_flask(app: Flask, tracer: trace.Tracer) -> Flask:
 
     @app.before_request
     def start_server_span() -> None:
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        route = request.url_rule.rule if request.url_rule else "unmatched"
         caller = propagate.extract(request.headers)  # the caller's context from `traceparent`, if any
         span = tracer.start_span(
             f"{request.method} {route}",

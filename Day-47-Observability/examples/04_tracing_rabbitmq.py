@@ -210,7 +210,9 @@ def main() -> int:
     errors: list[str] = []
     try:
         channel = connection.channel()
-        channel.queue_declare(queue, arguments={"x-expires": 60_000})  # gone a minute after we are
+        # Durable, as RabbitMQ 4.3 and later require of a queue that is not exclusive; x-expires
+        # removes it a minute after we are gone.
+        channel.queue_declare(queue, durable=True, arguments={"x-expires": 60_000})
         channel.confirm_delivery()
         worker = threading.Thread(
             target=consumer,

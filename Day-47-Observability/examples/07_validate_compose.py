@@ -3,7 +3,7 @@
 ``compose/docker-compose.yml`` runs two instrumented services (``compose/app/service.py``, as
 orders and inventory, plus a traffic generator) with Prometheus (``prometheus/prometheus.yml``
 and the alert rules of ``06_alert_rules.py``), Grafana (a provisioned Prometheus and Jaeger data
-source and a RED dashboard) and Jaeger all-in-one receiving spans over OTLP. A mistake in such a
+source and a RED dashboard) and Jaeger v2 receiving spans over OTLP. A mistake in such a
 stack shows up only as an empty panel or a missing trace, minutes after ``docker compose up``;
 this script finds the usual ones without Docker:
 
@@ -17,10 +17,11 @@ this script finds the usual ones without Docker:
   folder is mounted, the dashboard JSON parses, its panels use provisioned data sources, and every
   metric name in their PromQL (and in alerts.yml) is one the services expose. The names come from
   the service itself: the script builds both apps and parses their ``/metrics``;
-- Jaeger accepts OTLP, and the services send to its OTLP/HTTP port (4318; 4317 is gRPC, which
-  the HTTP exporter installed in the image cannot speak);
+- Jaeger is v2 (``jaegertracing/jaeger:2.x``, which receives OTLP with no setting; v1 reached end
+  of life on 31 December 2025), and the services send to its OTLP/HTTP port (4318; 4317 is gRPC,
+  which the HTTP exporter installed in the image cannot speak);
 - the image's pins agree with the course's requirements.txt;
-- and three broken copies, to see each kind of check fail.
+- and four broken copies, to see each kind of check fail.
 
 Run it (about 1 second):
 
@@ -262,9 +263,13 @@ def grafana_problems(compose: dict, base: Path, exposed: set[str]) -> list[str]:
 
 def tracing_problems(compose: dict, dockerfile_text: str) -> list[str]:
     services, problems = compose["services"], []
-    jaeger = services.get("jaeger", {})
-    if str(jaeger.get("environment", {}).get("COLLECTOR_OTLP_ENABLED")).lower() != "true":
-        problems.append('jaeger: COLLECTOR_OTLP_ENABLED should be "true"')
+    image = str(services.get("jaeger", {}).get("image", ""))
+    repository, _, tag = image.rpartition(":")
+    if not (repository.endswith("jaegertracing/jaeger") and tag.startswith("2.")):
+        problems.append(
+            f"jaeger: {image or 'no image'} is not Jaeger v2 (jaegertracing/jaeger:2.x); "
+            "v1 (jaegertracing/all-in-one) reached end of life on 31 Dec 2025"
+        )
     for name, service in services.items():
         endpoint = service.get("environment", {}).get("OTEL_EXPORTER_OTLP_ENDPOINT")
         if endpoint is None:
@@ -335,10 +340,13 @@ def main() -> int:
     )
     grpc_port = copy.deepcopy(compose)
     grpc_port["services"]["orders"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://jaeger:4317"
+    jaeger_v1 = copy.deepcopy(compose)
+    jaeger_v1["services"]["jaeger"]["image"] = "jaegertracing/all-in-one:1.76.0"
     broken = {
         "a misspelt metric in a panel": dashboard_problems(misspelt, {"prometheus", "jaeger"}, exposed),
         "a rule file mounted from a wrong path": mount_problems(lost_mount, base),
         "OTLP/HTTP sent to the gRPC port": tracing_problems(grpc_port, dockerfile),
+        "Jaeger v1, past its end of life": tracing_problems(jaeger_v1, dockerfile),
     }
     for mistake, caught in broken.items():
         print(f"  {mistake}:" + "".join(f"\n      {problem}" for problem in caught))

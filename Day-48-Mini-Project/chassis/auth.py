@@ -3,7 +3,8 @@
 ``JwksCache`` holds the issuer's public keys by ``kid``: fetched once, kept ``max_age`` seconds,
 fetched again early when a token names a key it does not know (the issuer rotated), but at most
 once per ``refetch_cooldown`` so a flood of made-up ``kid``s cannot turn into a flood of fetches.
-``TokenVerifier`` accepts RS256 only and requires ``exp``, ``iat``, ``sub``, ``iss``, ``aud``.
+``TokenVerifier`` accepts RS256 only, only tokens typed ``at+jwt`` (RFC 9068, section 4), and requires
+``exp`` and ``iat`` as numbers, a non-empty ``sub``, and ``iss`` and ``aud`` equal to this system's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flask import current_app, g, request
 from werkzeug.exceptions import Forbidden, ServiceUnavailable, Unauthorized
 
 ALGORITHMS = ["RS256"]
+ACCESS_TOKEN_TYPE = "application/at+jwt"  # the typ of an access token (RFC 9068, section 2.1)
 
 
 class InvalidToken(Exception):
@@ -102,18 +104,37 @@ class TokenVerifier:
             raise InvalidToken("the token does not name its key (kid)")
         key = self.keys.key(header["kid"])
         try:
-            claims = jwt.decode(token, key.key, algorithms=ALGORITHMS, audience=self.audience,
-                                issuer=self.issuer, leeway=self.leeway,
-                                options={"require": ["exp", "iat", "sub", "iss", "aud"]})
+            verified = jwt.decode_complete(token, key.key, algorithms=ALGORITHMS, audience=self.audience,
+                                           issuer=self.issuer, leeway=self.leeway,
+                                           options={"require": ["exp", "iat", "sub", "iss", "aud"]})
         except jwt.ExpiredSignatureError:
             raise InvalidToken("the token has expired") from None
         except jwt.InvalidTokenError as error:
             raise InvalidToken(f"the token is not valid: {error}") from None
+        if not is_access_token_type(verified["header"].get("typ")):
+            # An ID token or any other JWT the same key signs must not pass for an access token.
+            raise InvalidToken("the token's type (typ) is not at+jwt: it is not an access token")
+        claims = verified["payload"]
+        for name in ("exp", "iat"):
+            # PyJWT reads a numeric string as a time; a NumericDate is a JSON number (RFC 7519, section 2).
+            if not isinstance(claims[name], (int, float)) or isinstance(claims[name], bool):
+                raise InvalidToken(f"the token's {name} is not a number")
+        if not isinstance(claims["sub"], str) or not claims["sub"].strip():
+            raise InvalidToken("the token's sub names nobody")
         roles = claims.get("roles", [])
-        if not isinstance(claims["sub"], str) or not isinstance(roles, list):
+        if not isinstance(roles, list):
             raise InvalidToken("the token's claims are malformed")
         return Principal(user_id=claims["sub"], email=str(claims.get("email", "")),
                          roles=tuple(str(r) for r in roles), token_id=str(claims.get("jti", "")))
+
+
+def is_access_token_type(typ: object) -> bool:
+    """``at+jwt`` or ``application/at+jwt``, in any case: a typ without "/" is a media type whose
+    ``application/`` was left out (RFC 7515, section 4.1.9), and media types compare case-insensitively."""
+    if not isinstance(typ, str):
+        return False
+    media_type = typ.lower() if "/" in typ else f"application/{typ.lower()}"
+    return media_type == ACCESS_TOKEN_TYPE
 # --8<-- [end:verify]
 
 

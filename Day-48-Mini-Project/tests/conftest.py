@@ -55,7 +55,7 @@ def make_delivery():
 
 class TokenKeys:
     """An RS256 key pair standing in for users-service's: ``issue`` signs access tokens the way it
-    does, ``verifier()`` checks them as the other services do (keys from this pair's JWKS)."""
+    does (``typ: at+jwt``), ``verifier()`` checks them as the other services do (keys from this pair's JWKS)."""
 
     def __init__(self, issuer: str = "users-service", audience: str = "week7-api"):
         from cryptography.hazmat.primitives import serialization
@@ -84,7 +84,7 @@ class TokenKeys:
                    "roles": list(roles), "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex, **claims}
         payload = {k: v for k, v in payload.items() if v is not None}  # claim=None removes it
         return jwt.encode(payload, key if key is not None else self.private_key, algorithm=algorithm,
-                          headers={"kid": self.kid, **(headers or {})})
+                          headers={"kid": self.kid, "typ": "at+jwt", **(headers or {})})
 
     def verifier(self):
         from chassis.auth import JwksCache, TokenVerifier

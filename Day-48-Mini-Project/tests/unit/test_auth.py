@@ -46,6 +46,51 @@ def test_claims_are_checked(token_keys, spoil, reason):
         token_keys.verifier().verify(token_keys.issue(**spoil))
 
 
+@pytest.mark.parametrize("typ", [None, "JWT", "jwt", "id_token+jwt", "application/jwt", "at+jwt+x", "at+jwt "])
+def test_a_token_that_is_not_typed_as_an_access_token_is_refused(token_keys, typ):
+    # RFC 9068, section 4: reject a typ other than at+jwt (or application/at+jwt), so that an ID token or
+    # another JWT signed by the same issuer cannot pass for an access token. A missing typ is refused too.
+    token = token_keys.issue(headers={"typ": typ})  # typ None: PyJWT leaves the typ out of the header
+    assert jwt.get_unverified_header(token).get("typ") == typ
+    with pytest.raises(InvalidToken, match="(?i)type"):
+        token_keys.verifier().verify(token)
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"])
+def test_at_jwt_is_accepted_with_or_without_its_prefix_in_any_case(token_keys, typ):
+    # Media type names compare case-insensitively, and a typ without "/" means "application/<typ>"
+    # (RFC 7515, section 4.1.9).
+    assert token_keys.verifier().verify(token_keys.issue("c" * 32, headers={"typ": typ})).user_id == "c" * 32
+
+
+@pytest.mark.parametrize("spoil, reason", [
+    ({"exp": "9999999999"}, "exp"),
+    ({"iat": "1700000000"}, "iat"),
+    ({"sub": ""}, "sub"),
+    ({"sub": "   "}, "sub"),
+])
+def test_claims_of_the_wrong_shape_are_refused_even_when_signed(token_keys, spoil, reason):
+    # PyJWT turns a numeric string exp into a number and lets it pass; a NumericDate is a JSON number
+    # (RFC 7519, section 2). An empty sub names nobody, so it cannot be the caller's identity.
+    with pytest.raises(InvalidToken, match=f"(?i){reason}"):
+        token_keys.verifier().verify(token_keys.issue(**spoil))
+
+
+def test_users_service_signs_tokens_the_verifier_accepts(token_keys):
+    # The issuer side of the typ check: users-service writes typ at+jwt into every access token.
+    import time
+
+    from users_service.signing_key import SigningKey
+
+    key = SigningKey.from_private_key(token_keys.private_key)
+    now = int(time.time())
+    token = key.sign({"iss": token_keys.issuer, "aud": token_keys.audience, "sub": "d" * 32, "roles": ["user"],
+                      "iat": now, "exp": now + 900, "jti": "j-1"})
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    keys = JwksCache("http://users.test/jwks", fetch=lambda url, timeout: key.jwks())
+    assert TokenVerifier(keys, token_keys.issuer, token_keys.audience).verify(token).user_id == "d" * 32
+
+
 def test_only_rs256_is_accepted(token_keys):
     forged = jwt.encode({"sub": "x"}, "secret-made-up-by-an-attacker-32bytes!", algorithm="HS256",
                         headers={"kid": token_keys.kid})

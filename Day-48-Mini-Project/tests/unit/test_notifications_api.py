@@ -155,7 +155,7 @@ def signed(token_keys, claims: dict, kid: str | None = "same") -> str:
     """``claims`` signed with the right key, for claims ``issue`` cannot make; ``kid=None`` leaves it out."""
     headers = {"kid": token_keys.kid if kid == "same" else kid} if kid else {}
     # PyJWT's encode refuses a non-string sub, so the payload is signed by hand.
-    header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "typ": "JWT", **headers}).encode()).rstrip(b"=")
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "typ": "at+jwt", **headers}).encode()).rstrip(b"=")
     payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
     signature = token_keys.private_key.sign(header + b"." + payload, padding.PKCS1v15(), hashes.SHA256())
     return f"{header.decode()}.{payload.decode()}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"

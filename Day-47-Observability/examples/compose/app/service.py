@@ -76,14 +76,9 @@ def configure_tracing(service_name: str) -> None:
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            logging.getLogger(service_name).warning(
-                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http is not installed"
-            )
-        else:
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # in the image
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
 
 
@@ -113,7 +108,7 @@ def create_app(
     def begin() -> None:
         if request.path.startswith(("/metrics", "/health")):
             return
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        route = request.url_rule.rule if request.url_rule else "unmatched"
         span = tracer.start_span(
             f"{request.method} {route}",
             context=propagate.extract(request.headers),
