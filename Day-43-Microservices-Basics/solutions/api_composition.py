@@ -20,7 +20,8 @@ An optional service that fails in any way (refused, timed out, past the deadline
 a body that is not JSON) leaves its part ``None`` and its name in ``degraded`` (sorted).
 The essential one does not degrade: a 404 raises ``OrderNotFound``; any other failure raises
 ``UpstreamFailure`` with the status an endpoint would answer: 504 when orders timed out, 503 when it
-could not be reached, 502 when it answered badly (another status, a body that is not an order).
+could not be reached, 502 when it answered badly (another status, a body that is not an order:
+not JSON, or JSON without ``user_id`` or ``lines``, or with a line that has no ``sku``).
 """
 
 from __future__ import annotations

@@ -10,14 +10,20 @@ Contract of ``ResilientClient.request(method, url, **kwargs)`` (kwargs go to ``r
 - A failed attempt is repeated only if the request may safely be sent twice: its method is in
   ``IDEMPOTENT_METHODS``, or it carries an ``Idempotency-Key`` header (any case). POST and PATCH
   without one are tried exactly once.
-- Between attempts the client calls ``sleep(delay)``. If the failed response carries ``Retry-After``
-  in seconds, the delay is exactly that; otherwise it is full jitter over a capped exponential,
-  ``random() * min(backoff_cap, backoff_base * 2 ** k)`` with ``k = 0`` after the first failed
-  attempt, 1 after the second, and so on. (A ``Retry-After`` HTTP date may be honoured, or ignored
-  in favour of the backoff.) It never sleeps after the last attempt.
-- When the last attempt it makes has failed (``max_attempts`` used up, or a failure that may not be
-  repeated), it raises ``RetriesExhausted`` carrying ``attempts`` and ``last_error``: the requests
-  exception, or for a failing status a ``requests.HTTPError`` whose ``.response`` is the response.
+- Between attempts the client calls ``sleep(delay)``. If the failed response (any status of
+  ``RETRY_STATUSES``, 503 as much as 429) carries ``Retry-After`` in seconds, the delay is exactly
+  that (``Retry-After: 0`` means at once), as long as it is at most ``max_retry_after``. A server
+  that asks for a longer wait will not be back in time for this call: the client does not sleep
+  and does not try again, it gives up at once. Without ``Retry-After`` the delay is full jitter
+  over a capped exponential, ``random() * min(backoff_cap, backoff_base * 2 ** k)``, where ``k``
+  counts the failed attempts before this one: 0 after the first failed attempt, 1 after the
+  second, and so on, whether or not the earlier waits came from ``Retry-After``. (A
+  ``Retry-After`` HTTP date may be honoured, or ignored in favour of the backoff.) It never sleeps
+  after the last attempt.
+- When the last attempt it makes has failed (``max_attempts`` used up, a failure that may not be
+  repeated, or a ``Retry-After`` above ``max_retry_after``), it raises ``RetriesExhausted``
+  carrying ``attempts`` and ``last_error``: the requests exception, or for a failing status a
+  ``requests.HTTPError`` whose ``.response`` is the response.
 """
 
 from __future__ import annotations
@@ -56,16 +62,18 @@ class ResilientClient:
         timeout: tuple[float, float] = (2.0, 5.0),
         backoff_base: float = 0.1,
         backoff_cap: float = 5.0,
+        max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
     ):
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if max_attempts < 1 or max_retry_after < 0:
+            raise ValueError("max_attempts must be at least 1 and max_retry_after not negative")
         self.session = session or requests.Session()
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
         self.sleep = sleep
         self.random = random
 
@@ -92,7 +100,8 @@ class ResilientClient:
                     return response
                 error = requests.HTTPError(f"{response.status_code} {response.reason}", response=response)
                 delay = retry_after(response)
-            if attempt == self.max_attempts or not repeatable:
+            too_long = delay is not None and delay > self.max_retry_after  # the server will not be back in time
+            if attempt == self.max_attempts or not repeatable or too_long:
                 raise RetriesExhausted(method, url, attempt, error) from error
             self.sleep(self.backoff(attempt - 1) if delay is None else delay)
 
@@ -108,4 +117,4 @@ def has_idempotency_key(headers) -> bool:
 def retry_after(response: requests.Response) -> float | None:
     """Retry-After in seconds, or None when absent or an HTTP date (then the backoff applies)."""
     value = response.headers.get("Retry-After", "").strip()
-    return float(value) if value.isdigit() else None
+    return float(value) if value.isascii() and value.isdigit() else None

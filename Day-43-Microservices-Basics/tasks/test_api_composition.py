@@ -3,9 +3,37 @@
 Each test starts fake orders, users and catalog services with the behaviour it needs (answer,
 fail, hang, be slow) and calls order_details against them.
 Run: pytest Day-43-Microservices-Basics/tasks/test_api_composition.py
+
+Which clause of the stub's contract each test guards:
+
+==========================================================  ===================================================
+clause                                                      tests
+==========================================================  ===================================================
+GET /orders/{id}, /users/{user_id}, /products?skus=A,B      composes_the_order_its_user_and_its_products
+the result {"order", "user", "products", "degraded"}        composes_..., both_optional_services_down_...
+users and catalog concurrently                              calls_users_and_catalog_concurrently,
+                                                            total_time_is_well_below_the_sum_of_the_delays
+at most `deadline` seconds for the two, in all              the_deadline_bounds_a_hanging_optional_service,
+                                                            the_deadline_is_for_both_calls_together
+optional failure -> None and its name in degraded (sorted):
+  refused                                                   an_unreachable_optional_service_degrades_the_view
+  timed out / past the deadline                             the_deadline_bounds_..., the_deadline_is_for_both_...
+  a non-200 status (404, and 201: a 2xx is not a 200)       a_failing_optional_service_degrades_the_view,
+                                                            a_non_200_optional_answer_degrades_the_view
+  a body that is not JSON                                   an_optional_answer_that_is_not_json_degrades_the_view
+  both at once, sorted                                      both_optional_services_down_still_gives_the_order
+orders 404 -> OrderNotFound, nothing else called            an_unknown_order_is_not_found_not_degraded,
+                                                            an_unknown_order_is_not_an_upstream_failure
+orders timed out (read or connect) -> 504                   orders_timing_out_is_a_504,
+                                                            orders_not_accepting_the_connection_is_a_504
+orders unreachable -> 503                                   unreachable_orders_is_a_503
+orders answered badly -> 502: another status, not JSON,     a_bad_answer_from_orders_is_a_502,
+  a 200 JSON body that is not an order                      an_answer_that_is_not_an_order_is_a_502
+==========================================================  ===================================================
 """
 
 import json
+import socket
 import threading
 import time
 
@@ -151,6 +179,31 @@ def test_an_optional_answer_that_is_not_json_degrades_the_view(start):
         f"users answered 200 with HTML: treat it as a failure (user=None, degraded=['users']), got {result}"
 
 
+def test_the_deadline_is_for_both_calls_together(start):
+    services = start(users=slow(0.6, USER), catalog=slow(1.5, PRODUCTS))
+    started = time.monotonic()
+    result = details(services, deadline=1.0)
+    elapsed = time.monotonic() - started
+    assert result["degraded"] == ["catalog"] and result["products"] is None, (
+        "deadline=1.0 bounds users and catalog together: users answers at 0.6 s, catalog at 1.5 s, past the "
+        f"deadline, so catalog is degraded; got degraded={result['degraded']}. Wait for both at once "
+        "(concurrent.futures.wait(futures, timeout=deadline)), not deadline seconds for each in turn")
+    assert result["user"] == USER, f"users answered in time (0.6 s) and belongs in the view, got {result['user']}"
+    assert elapsed < 1.4, f"deadline=1.0 for the optional calls, but order_details took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("users, catalog, failed", [
+    (answer({"title": "Not Found", "status": 404}, status=404), the_products, "users"),
+    (the_user, answer(PRODUCTS, status=201), "catalog"),
+], ids=["users-404", "catalog-201"])
+def test_a_non_200_optional_answer_degrades_the_view(start, users, catalog, failed):
+    result = details(start(users=users, catalog=catalog))
+    part = {"users": "user", "catalog": "products"}[failed]
+    assert result[part] is None and result["degraded"] == [failed], (
+        f"{failed} answered with a status other than 200 (and a JSON body): that is a failure, so {part}=None and "
+        f"degraded=[{failed!r}]; got {result}. Compare status_code == 200: raise_for_status() lets a 201 through")
+
+
 def test_the_deadline_bounds_a_hanging_optional_service(start, release):
     services = start(catalog=hang(release))
     started = time.monotonic()
@@ -195,6 +248,84 @@ def test_a_bad_answer_from_orders_is_a_502(start, behave):
     assert (caught.value.service, caught.value.status) == ("orders", 502), \
         (f"orders answered badly: expected UpstreamFailure(service='orders', status=502), got "
          f"service={caught.value.service!r}, status={caught.value.status}")
+
+
+@pytest.mark.parametrize("body", [
+    [ORDER],
+    {"id": "o-1", "lines": ORDER["lines"]},
+    {"id": "o-1", "user_id": "u-7"},
+    {"id": "o-1", "user_id": "u-7", "lines": "A-1,B-2"},
+    {"id": "o-1", "user_id": "u-7", "lines": [{"quantity": 2}]},
+    {"id": "o-1", "user_id": "u-7", "lines": ["A-1"]},
+    "o-1",
+    None,
+], ids=["a-list", "no-user_id", "no-lines", "lines-a-string", "a-line-without-sku", "a-line-not-an-object",
+        "a-string", "null"])
+def test_an_answer_that_is_not_an_order_is_a_502(start, body):
+    services = start(orders=answer(body))
+    try:
+        details(services)
+    except composition.UpstreamFailure as exc:
+        assert (exc.service, exc.status) == ("orders", 502), (
+            f"orders answered 200 with {json.dumps(body)}, which is not an order: expected "
+            f"UpstreamFailure(service='orders', status=502), got service={exc.service!r}, status={exc.status}")
+    except Exception as exc:
+        pytest.fail(f"orders answered 200 with {json.dumps(body)}, which is not an order ({{'id', 'user_id', "
+                    f"'lines': [{{'sku', 'quantity'}}]}}): order_details raised {exc!r}. Check the shape of the "
+                    "answer before using it, and raise UpstreamFailure('orders', 502, ...)")
+    else:
+        pytest.fail(f"orders answered 200 with {json.dumps(body)}, which is not an order: expected "
+                    "UpstreamFailure(service='orders', status=502), order_details returned")
+    called = len(services["users"].requests) + len(services["catalog"].requests)
+    assert called == 0, f"without an order there is nothing to compose, but users and catalog got {called} calls"
+
+
+@pytest.fixture
+def unanswered_url():
+    """A URL whose port never answers a connection attempt, so that it ends in a connect timeout.
+
+    Its listening socket's accept queue is full and nobody accepts: Linux then drops every further
+    SYN without a word (a refusal would be a ConnectionError, not a timeout).
+    """
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    address = listener.getsockname()
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(address)
+        fillers.append(filler)
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect(address)
+        silent = False
+    except TimeoutError:
+        silent = True
+    except OSError:
+        silent = False
+    probe.close()
+    try:
+        if not silent:
+            pytest.skip("this system answers a connection to a full listen queue, so a connect timeout "
+                        "cannot be staged here (it can on Linux, where the grader runs)")
+        yield f"http://{address[0]}:{address[1]}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_orders_not_accepting_the_connection_is_a_504(start, unanswered_url):
+    started = time.monotonic()
+    with pytest.raises(composition.UpstreamFailure) as caught:
+        details(start(), urls={"orders": unanswered_url}, timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert (caught.value.service, caught.value.status) == ("orders", 504), (
+        f"orders did not accept the connection within timeout=0.3 (requests.ConnectTimeout): it timed out, "
+        f"expected status 504, got {caught.value.status}. ConnectTimeout is both a Timeout and a "
+        "ConnectionError: catch requests.Timeout first")
+    assert elapsed < 3, f"timeout=0.3 but order_details took {elapsed:.1f} s: pass the timeout to requests"
 
 
 def test_unreachable_orders_is_a_503(start, dead_url):

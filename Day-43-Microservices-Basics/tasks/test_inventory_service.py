@@ -2,19 +2,59 @@
 and, once, over real HTTP.
 
 Run: pytest Day-43-Microservices-Basics/tasks/test_inventory_service.py
+
+Which clause of the stub's contract each test guards (the concurrency test documents its own):
+
+=========================================================  ===================================================
+clause                                                     tests
+=========================================================  ===================================================
+POST /items: 201, the item, Location: /items/<sku>         create_item_answers_201_with_location_and_the_item
+... 409 if the sku exists                                  duplicate_sku_is_a_409_problem
+GET /items/<sku>: 200 {sku, name, quantity, reserved,      get_item_returns_it, reservation_holds_stock
+available}; available = quantity - reserved
+POST reservations: 201 {id, sku, quantity},                reservation_holds_stock
+Location: /items/<sku>/reservations/<id>
+... 409 if fewer than quantity are available               reserving_more_than_available_is_a_409_problem
+GET /items/<sku>/reservations/<id>: 200, the reservation   reservation_holds_stock,
+(of that item: 404 under another sku)                      a_reservation_belongs_to_its_item
+GET /health/live: 200 {"status": "ok"}                     health_live
+sku 1-32 upper-case letters, digits, "-", starting with a  boundary_values_of_an_item_are_accepted (1 and 32
+letter or digit                                            characters, a leading digit), invalid_item_... (33,
+                                                           lower case, a leading "-", "/", " ", "", a number)
+name non-blank, at most 200 characters                     boundary_values_... (200), invalid_item_... (201,
+                                                           blank, missing, a number)
+quantity a JSON integer, not a boolean, not 2.0; >= 0 for  boundary_values_... (0), invalid_item_... (-1, 2.0,
+an item, >= 1 for a reservation                            2.5, "5", true, null), invalid_reservation_quantity
+                                                           (0, -2, 2.0, 1.5, "1", true, null)
+every error: problem+json with type, title, status, detail assert_problem, used by every error test
+400 not JSON / not an object                               a_body_that_is_not_a_json_object_is_a_400_problem
+400 invalid fields, errors maps EACH bad field             invalid_item_fields_..., every_invalid_field_is_...
+404 unknown item, reservation or path                      unknown_item_..., reserving_an_unknown_item_...,
+                                                           an_unknown_path_is_a_404_problem_not_html
+405 with Allow                                             a_wrong_method_is_a_405_problem_with_allow
+415 body not sent as application/json (items and           a_body_not_sent_as_json_is_a_415_problem,
+reservations); a charset parameter is still JSON           a_reservation_not_sent_as_json_is_a_415_problem,
+                                                           json_with_a_charset_parameter_is_json
+nothing a client sends gets a 500                          odd_requests_get_a_4xx_problem_never_a_500
+state inside the app: two apps share nothing               apps_do_not_share_state
+=========================================================  ===================================================
 """
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from lab import load_task
+from lab.race import interleaved
 
 inventory = load_task(__file__, "inventory_service")
 
 ANVIL = {"sku": "A-1", "name": "Anvil", "quantity": 5}
+VALID = {"sku": "1 to 32 upper-case letters, digits and '-', a letter or digit first",
+         "name": "a non-blank string of at most 200 characters", "quantity": "a whole number, 0 or more"}
 
 
 # Plain functions rather than fixtures: the app is made inside each test, so that a stub fails the
@@ -47,6 +87,10 @@ def assert_problem(response, status: int) -> dict:
     assert isinstance(body, dict) and body.get("status") == status, \
         f"the problem's 'status' member must repeat the status {status}: {body}"
     assert isinstance(body.get("title"), str) and body["title"], f"a problem needs a 'title': {body}"
+    assert isinstance(body.get("type"), str) and body["type"], \
+        f"a problem needs a 'type' (a URI; \"about:blank\" when the status says it all): {body}"
+    assert isinstance(body.get("detail"), str) and body["detail"], \
+        f"a problem needs a 'detail' saying what went wrong with this request: {body}"
     return body
 
 
@@ -89,6 +133,8 @@ def test_reservation_holds_stock():
     assert reservation.get("sku") == "A-1" and reservation.get("quantity") == 2 and reservation.get("id"), \
         f"expected {{'id': ..., 'sku': 'A-1', 'quantity': 2}}, got {reservation}"
     location = response.headers.get("Location", "")
+    assert location.endswith(f"/items/A-1/reservations/{reservation.get('id')}"), \
+        f"expected Location: /items/A-1/reservations/{reservation.get('id')}, got {location!r}"
     fetched = client.get(location)
     assert fetched.status_code == 200 and fetched.get_json() == reservation, \
         f"GET {location!r} (the Location) should return the reservation, got {show(fetched)}"
@@ -122,28 +168,40 @@ def without(field: str) -> dict:
     pytest.param("sku", {**ANVIL, "sku": "A/1"}, id="sku-with-slash"),
     pytest.param("sku", {**ANVIL, "sku": "A 1"}, id="sku-with-space"),
     pytest.param("sku", {**ANVIL, "sku": "X" * 33}, id="sku-too-long"),
+    pytest.param("sku", {**ANVIL, "sku": "-A1"}, id="sku-starting-with-a-dash"),
+    pytest.param("sku", {**ANVIL, "sku": "a-1"}, id="sku-lower-case"),
     pytest.param("sku", {**ANVIL, "sku": 123}, id="sku-a-number"),
     pytest.param("name", without("name"), id="name-missing"),
     pytest.param("name", {**ANVIL, "name": "   "}, id="name-blank"),
     pytest.param("name", {**ANVIL, "name": 42}, id="name-a-number"),
+    pytest.param("name", {**ANVIL, "name": "N" * 201}, id="name-201-characters"),
     pytest.param("quantity", without("quantity"), id="quantity-missing"),
     pytest.param("quantity", {**ANVIL, "quantity": -1}, id="quantity-negative"),
     pytest.param("quantity", {**ANVIL, "quantity": "5"}, id="quantity-a-string"),
     pytest.param("quantity", {**ANVIL, "quantity": 2.5}, id="quantity-a-fraction"),
+    pytest.param("quantity", {**ANVIL, "quantity": 2.0}, id="quantity-2.0"),
     pytest.param("quantity", {**ANVIL, "quantity": True}, id="quantity-true"),
     pytest.param("quantity", {**ANVIL, "quantity": None}, id="quantity-null"),
 ])
 def test_invalid_item_fields_are_a_400_problem_naming_the_field(field, body):
     client = new_client()
-    problem = assert_problem(client.post("/items", json=body), 400)
+    response = client.post("/items", json=body)
+    assert response.status_code == 400, (
+        f"POST /items {json.dumps(body)[:120]}: {field} must be {VALID[field]}, so expected a 400 problem "
+        f"naming {field!r}; got {show(response)}")
+    problem = assert_problem(response, 400)
     assert field in json.dumps(problem), f"the problem should say that {field!r} is wrong: {problem}"
     assert client.get("/items/A-1").status_code == 404, f"an invalid item {body} must not be stored"
 
 
-@pytest.mark.parametrize("quantity", [0, -2, "1", 1.5, True, None], ids=repr)
+@pytest.mark.parametrize("quantity", [0, -2, "1", 1.5, 2.0, True, None], ids=repr)
 def test_invalid_reservation_quantity_is_a_400_problem(quantity):
     client = client_with_anvils()
-    problem = assert_problem(client.post("/items/A-1/reservations", json={"quantity": quantity}), 400)
+    response = client.post("/items/A-1/reservations", json={"quantity": quantity})
+    assert response.status_code == 400, (
+        f"reserving quantity={json.dumps(quantity)}: a reservation's quantity is a whole number, 1 or more (not "
+        f"true, not 2.0, not \"1\"), so expected a 400 problem; got {show(response)}")
+    problem = assert_problem(response, 400)
     assert "quantity" in json.dumps(problem), f"the problem should say that 'quantity' is wrong: {problem}"
     assert client.get("/items/A-1").get_json()["available"] == 5, f"quantity={quantity!r} must not reserve anything"
 
@@ -191,6 +249,8 @@ def test_health_live():
     client = new_client()
     response = client.get("/health/live")
     assert response.status_code == 200, f"GET /health/live should be 200, got {show(response)}"
+    assert response.get_json(silent=True) == {"status": "ok"}, \
+        f"GET /health/live answers the JSON {{'status': 'ok'}}, got {show(response)}"
 
 
 @pytest.mark.parametrize("method, path, body", [
@@ -214,6 +274,53 @@ def test_odd_requests_get_a_4xx_problem_never_a_500(method, path, body):
     assert_problem(response, response.status_code)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("sku", "A"), ("sku", "X" * 32), ("sku", "9-LIVES"), ("name", "N" * 200), ("quantity", 0),
+], ids=["sku-1-character", "sku-32-characters", "sku-starting-with-a-digit", "name-200-characters", "quantity-0"])
+def test_boundary_values_of_an_item_are_accepted(field, value):
+    client = new_client()
+    item = {**ANVIL, field: value}
+    response = client.post("/items", json=item)
+    assert response.status_code == 201, (
+        f"{field}={value!r} is valid ({field} is {VALID[field]}), at the edge of what is: POST /items must "
+        f"accept it; got {show(response)}")
+    got = client.get(f"/items/{item['sku']}").get_json(silent=True) or {}
+    assert got.get(field) == value, f"the item stored with {field}={value!r} reads back as {got}"
+
+
+def test_every_invalid_field_is_named_in_errors():
+    client = new_client()
+    problem = assert_problem(client.post("/items", json={"sku": "a b", "name": "Anvil", "quantity": -1}), 400)
+    errors = problem.get("errors")
+    assert isinstance(errors, dict) and set(errors) == {"sku", "quantity"}, (
+        f"sku and quantity are both invalid (name is fine): 'errors' maps each bad field to what is wrong, "
+        f"e.g. {{'sku': ..., 'quantity': ...}}; got errors={errors!r}")
+    assert all(isinstance(message, str) and message for message in errors.values()), \
+        f"each entry of 'errors' says what is wrong with the field, got {errors}"
+
+
+def test_a_reservation_not_sent_as_json_is_a_415_problem():
+    client = client_with_anvils()
+    response = client.post("/items/A-1/reservations", data=json.dumps({"quantity": 1}),
+                           headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415, \
+        f"a reservation sent as text/plain, not application/json, is a 415 problem; got {show(response)}"
+    assert_problem(response, 415)
+    available = client.get("/items/A-1").get_json()["available"]
+    assert available == 5, f"a reservation refused with 415 must not take stock: available is {available}, not 5"
+
+
+def test_a_reservation_belongs_to_its_item():
+    client = client_with_anvils()
+    client.post("/items", json={"sku": "B-2", "name": "Bucket", "quantity": 5})
+    reservation = client.post("/items/A-1/reservations", json={"quantity": 1}).get_json()
+    response = client.get(f"/items/B-2/reservations/{reservation['id']}")
+    assert response.status_code == 404, (
+        f"reservation {reservation['id']} belongs to A-1: under /items/B-2/reservations/ it does not exist, "
+        f"expected a 404 problem; got {show(response)}")
+    assert_problem(response, 404)
+
+
 def test_apps_do_not_share_state():
     first = inventory.create_app({"TESTING": True}).test_client()
     second = inventory.create_app({"TESTING": True}).test_client()
@@ -224,16 +331,27 @@ def test_apps_do_not_share_state():
 
 
 def test_concurrent_reservations_over_real_http_never_oversell(serve):
+    """Guards "409 if fewer than ``quantity`` are available" under concurrency, and "keep the state
+    (items, reservations, a lock) inside the app": the check and the reservation are one step."""
     url = serve(inventory.create_app())
     created = requests.post(f"{url}/items", json={"sku": "B-2", "name": "Bucket", "quantity": 10}, timeout=5)
     assert created.status_code == 201, f"POST /items over HTTP: expected 201, got {created.status_code}"
 
+    start = threading.Barrier(20)
+
     def reserve_one(_):
+        start.wait(timeout=10)
         return requests.post(f"{url}/items/B-2/reservations", json={"quantity": 1}, timeout=5)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    # All 20 requests are in flight at once, and the server's request threads run the app's code line
+    # by line in step (lab/race.py): without the lock they all check the stock before any reserves.
+    with interleaved(inventory, threads=20), ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(reserve_one, range(20)))
     statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(201) <= 10, (
+        f"20 concurrent reservations of 1 against 10 in stock: {statuses.count(201)} succeeded, so two threads "
+        "reserved the last units: check what is available and reserve under one lock (a threading.Lock kept "
+        "with the app's state)")
     assert statuses == [201] * 10 + [409] * 10, \
         f"20 concurrent reservations of 1 against 10 in stock: expected 10 x 201 and 10 x 409, got {statuses}"
     refused = next(r for r in responses if r.status_code == 409)

@@ -3,6 +3,37 @@
 DESIGN is judged by the tests' own copy of the rules (a grade cannot rest on the code it grades);
 check_design is judged by handing it designs that each break one rule in a known way.
 Run: pytest Day-43-Microservices-Basics/tasks/test_service_boundaries.py
+
+Which clause of the stub's contract each test guards. DESIGN: one test per rule,
+test_design_<rule>. check_design: test_check_design_names_what_breaks_the_rule[<rule>] runs every
+mistake registered for the rule (the functions under @mistake below):
+
+=====================================================  ===============================================
+clause (rule)                                          mistakes check_design must name
+=====================================================  ===============================================
+1 shape: the seven keys, no others                     service_missing_keys, unknown_key
+1 ... with those types (reported, never raised)        service_not_a_dict, entities_a_list, calls_a_list
+1 ... capability and database not empty                empty_database
+1 ... endpoints look like "GET /path"                  endpoint_without_a_method
+2 each required capability has exactly one owner       capability_missing, capability_split
+3 an entity and a way in (endpoint or consumed event)  service_without_data, service_without_a_way_in
+4 no table and no database in two services             table_owned_by_two, database_shared
+5 a field type is a scalar, a ref: to a known entity,  unknown_type, reference_to_nothing,
+  an entity of the same service, or a list of those    foreign_entity_embedded, foreign_entities_in_a_list
+5 <entity>_id of another service's entity is a ref:    foreign_id_not_marked
+6 calls only other services, only declared endpoints   call_to_undeclared_endpoint, call_to_unknown_service,
+                                                       call_to_itself
+7 no cycle of synchronous calls                        two_service_cycle, three_service_cycle
+8 "<entity>.<verb in the past tense>", lower snake     event_named_* (product.create, product.creating,
+                                                       ProductCreated, product_created)
+9 one publisher, the owner of the entity               event_about_someone_elses_entity,
+                                                       event_with_two_publishers
+10 a consumed event has a publisher                    event_nobody_publishes
+=====================================================  ===============================================
+
+and what check_design must accept: test_check_design_accepts_a_good_design, ..._every_valid_form
+(list[ref:...], list[scalar], an own entity's <entity>_id, irregular participles such as "sent"),
+..._accepts_your_design; test_check_design_reports_every_problem_not_just_the_first.
 """
 
 import re
@@ -310,6 +341,31 @@ def service_not_a_dict(design):
     design["shipping"] = "TODO"
 
 
+@mistake("shape", "orders", "owner")
+def unknown_key(design):
+    design["orders"]["owner"] = "team-checkout"
+
+
+@mistake("shape", "orders", "entities")
+def entities_a_list(design):
+    design["orders"]["entities"] = ["order", "order_line"]
+
+
+@mistake("shape", "orders", "calls")
+def calls_a_list(design):
+    design["orders"]["calls"] = ["catalog"]
+
+
+@mistake("shape", "payments", "database")
+def empty_database(design):
+    design["payments"]["database"] = ""
+
+
+@mistake("shape", "catalog", "/products")
+def endpoint_without_a_method(design):
+    design["catalog"]["endpoints"].append("/products")
+
+
 @mistake("capabilities", "ordering")
 def capability_missing(design):
     design["orders"]["capability"] = "sales"
@@ -350,6 +406,16 @@ def foreign_id_not_marked(design):
     design["orders"]["entities"]["order_line"]["product_id"] = "uuid"
 
 
+@mistake("references-by-id", "payment", "amount", "money")
+def unknown_type(design):
+    design["payments"]["entities"]["payment"]["amount"] = "money"
+
+
+@mistake("references-by-id", "order", "products")
+def foreign_entities_in_a_list(design):
+    design["orders"]["entities"]["order"]["products"] = "list[product]"
+
+
 @mistake("references-by-id", "coupon")
 def reference_to_nothing(design):
     design["payments"]["entities"]["payment"]["coupon_id"] = "ref:coupon"
@@ -363,6 +429,11 @@ def call_to_undeclared_endpoint(design):
 @mistake("calls", "pricing")
 def call_to_unknown_service(design):
     design["orders"]["calls"]["pricing"] = ["GET /prices"]
+
+
+@mistake("calls", "orders")
+def call_to_itself(design):
+    design["orders"]["calls"]["orders"] = ["GET /orders/{id}"]
 
 
 @mistake("cycles", "catalog", "orders")
@@ -424,6 +495,19 @@ def test_check_design_names_what_breaks_the_rule(rule):
             misses.append(f"{breaks.__name__}: expected a message naming {' and '.join(map(repr, words))}, "
                           f"got {problems}")
     assert not misses, report(f"check_design misses mistakes of the rule {rule!r}", misses)
+
+
+def test_check_design_accepts_every_valid_form():
+    design = small_design()
+    design["payments"]["entities"]["payment"]["order_ids"] = "list[ref:order]"  # a list of references
+    design["notifications"]["entities"]["notification"]["attempts"] = "list[datetime]"  # a list of scalars
+    design["orders"]["entities"]["order_line"]["order_id"] = "uuid"  # a key into its own table
+    design["notifications"]["publishes"] = ["notification.sent"]  # an irregular participle
+    design["payments"]["publishes"].append("payment.refund_requested")  # snake_case, past tense inside
+    problems = boundaries.check_design(design, SMALL_CAPABILITIES)
+    assert problems == [], report(
+        "check_design rejects a design that follows every rule: a list of refs or of scalars, an '<entity>_id' "
+        "of the service's own entity and past participles such as 'sent' are all allowed", problems)
 
 
 def test_check_design_reports_every_problem_not_just_the_first():

@@ -7,8 +7,10 @@ clock=time.monotonic)``. States are the strings ``"closed"``, ``"open"`` and ``"
   count to 0. The ``failure_threshold``-th failure in a row opens the breaker.
 - **open**: no call goes through: ``allow()`` is False and ``call()`` raises ``CircuitOpen``
   (with ``retry_after``, the seconds left of the cool-down) without calling the function. After
-  ``reset_timeout`` seconds (by ``clock()``) since it opened, the breaker is half-open; ``state``
-  says so as soon as the time has come, without waiting for a call.
+  ``reset_timeout`` seconds (by ``clock()``) since it opened, the breaker is half-open, however
+  many calls it refused meanwhile (a refused call does not restart the cool-down, or a breaker
+  under steady traffic would never half-open); ``state`` says so as soon as the time has come,
+  without waiting for a call.
 - **half_open**: at most ``half_open_max_calls`` trial calls are let through; any more are
   refused as in open until the trials report back. A failed trial opens the breaker again, and
   the cool-down starts over from the time of that failure. When ``half_open_max_calls`` trials in

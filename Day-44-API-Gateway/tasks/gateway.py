@@ -25,7 +25,7 @@ and with these added:
   passed on but never taken as the client's address: anyone can send that header.
 
 The backend's answer (status, body, headers but hop-by-hop ones) goes back as it is, 4xx and 5xx
-included; redirects are passed back, not followed; cookies a backend sets go to the client and
+included, every header with it, a repeated one too (two ``Set-Cookie`` headers stay two); redirects are passed back, not followed; cookies a backend sets go to the client and
 are never kept by the gateway. The body reaches the client intact, also when the backend
 compressed it (``Content-Encoding: gzip``) or streamed it (``Transfer-Encoding: chunked``).
 

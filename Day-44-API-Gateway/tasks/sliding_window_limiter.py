@@ -8,7 +8,8 @@ Contract of ``SlidingWindowLimiter(redis_client, *, limit, window, prefix="ratel
   of that key were *allowed* in the window ``(t - window, t]``. So at most ``limit`` requests are
   allowed in any interval ``window`` long, wherever it starts: with 5 per second, 5 requests at
   0.99 s and 5 more at 1.01 s do not all pass (a fixed window that resets at 1.00 s would let
-  10 through in 20 ms). A request more than ``window`` seconds old no longer counts.
+  10 through in 20 ms). A request ``window`` seconds old or older no longer counts (the window
+  is open at its old end: at ``t = 11.0`` a request of ``10.0`` has left a 1 s window).
 - **Rejected requests are not counted**: a client hammering a closed limit does not push its own
   reopening further away.
 - **Atomic.** Many gateway processes share one Redis: the check and the record must be one
@@ -18,7 +19,8 @@ Contract of ``SlidingWindowLimiter(redis_client, *, limit, window, prefix="ratel
   instant (``limit - count``, never below 0); ``retry_after``, for a rejection the seconds until
   the oldest counted request leaves the window (``oldest + window - now``), else ``0.0``.
 - **Keys.** Every Redis key the limiter writes starts with ``prefix``, and has an expiry no
-  longer than ``2 * window + 1`` seconds, so idle clients cost nothing.
+  longer than ``2 * window + 1`` seconds, so idle clients cost nothing, and no shorter than
+  ``window`` seconds, so that no counted request is forgotten while it is still in the window.
 """
 
 from __future__ import annotations

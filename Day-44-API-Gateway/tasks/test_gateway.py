@@ -4,6 +4,40 @@ Each test starts the backends (werkzeug servers on free ports), then your gatewa
 ``create_app(routes)`` on another port, and talks to the gateway with ``requests``. The backends
 echo what reached them, so the tests can see what your gateway forwarded.
 Run: pytest Day-44-API-Gateway/tasks/test_gateway.py
+
+Which clause of the stub's contract each test guards:
+
+=========================================================  =================================================
+clause                                                     tests
+=========================================================  =================================================
+routes: prefix replaced by the base URL                    routes_each_prefix_to_its_service
+longest prefix on path-segment boundaries                  the_longest_prefix_wins_on_segment_boundaries
+the query string goes along as it is (order, repeats,      routes_each_prefix_..., the_query_string_goes_
+percent-escapes, empty values)                             along_byte_for_byte
+method, body, headers forwarded                            method_body_and_content_type_are_forwarded,
+                                                           every_method_is_forwarded, end_to_end_headers_...
+hop-by-hop (HOP_BY_HOP, named in Connection) dropped,      hop_by_hop_request_headers_are_not_forwarded,
+both directions                                            hop_by_hop_response_headers_are_not_passed_back
+Host: the backend's own                                    the_backend_gets_its_own_host
+X-Request-ID: the client's or a new one, both ways         a_request_id_is_made_when_absent,
+                                                           a_request_id_from_the_client_is_passed_through
+X-Forwarded-For: client's value + the peer, never trusted  x_forwarded_for_names_the_peer,
+                                                           a_client_x_forwarded_for_is_appended_to_not_trusted
+the backend's status, body and headers back, 4xx/5xx too   the_backends_answer_comes_back_unchanged
+... every header, a repeated one (two Set-Cookie) too      repeated_response_headers_all_come_back
+redirects passed back, not followed                        redirects_are_passed_back_not_followed
+cookies to the client, never kept by the gateway           cookies_go_to_the_client_and_are_never_kept,
+                                                           repeated_response_headers_all_come_back
+body intact when gzipped or chunked                        a_compressed_..., a_chunked_response_arrives_intact
+problems: problem+json with type, title, status, detail    assert_problem, used by every gateway error test
+no route: 404                                              an_unknown_route_is_a_404_problem
+too slow: 504, not retried                                 an_upstream_timeout_is_a_504_problem_not_retried
+unreachable or dropped: 502; a GET or HEAD once more       an_upstream_that_is_down_is_a_502_problem,
+first; POST, PATCH never twice; a backend 5xx not retried  a_safe_request_is_retried_once_when_the_connection_
+                                                           drops[GET/HEAD], a_get_is_retried_only_once,
+                                                           a_non_idempotent_request_is_never_retried,
+                                                           a_backend_5xx_is_not_retried
+=========================================================  =================================================
 """
 
 import gzip
@@ -88,6 +122,10 @@ def assert_problem(response, status: int) -> dict:
     body = response.json()
     assert isinstance(body, dict) and body.get("status") == status and body.get("title"), \
         f"a problem has 'type', 'title' and 'status' ({status}) members, got {body}"
+    assert isinstance(body.get("type"), str) and body["type"], \
+        f"a problem needs a 'type' (a URI; \"about:blank\" when the status says it all), got {body}"
+    assert isinstance(body.get("detail"), str) and body["detail"], \
+        f"a problem needs a 'detail' saying what went wrong with this request, got {body}"
     return body
 
 
@@ -105,6 +143,16 @@ def test_routes_each_prefix_to_its_service(serve, path, service, upstream_path, 
         f"GET {path} should reach {service} as {upstream_path}{'?' + query if query else ''} (the prefix "
         f"replaced by the route's base path, the query string unchanged); it reached {got['service']} as "
         f"{got['path']}{'?' + got['query'] if got['query'] else ''}")
+
+
+def test_the_query_string_goes_along_byte_for_byte(serve):
+    services = Services(serve)
+    query = "tag=b&tag=a&q=caf%C3%A9+noir&empty=&flag"
+    got = echoed(services.get(f"/api/products?{query}"))
+    assert got["query"] == query, (
+        f"the query string goes to the backend as the client sent it: {query!r} (both tag values in their "
+        f"order, the escapes, the empty value and the bare flag); the backend got {got['query']!r}. Append "
+        "request.query_string as it is instead of rebuilding it from request.args")
 
 
 @pytest.mark.parametrize("path, service, upstream_path", [
@@ -342,6 +390,31 @@ def test_cookies_go_to_the_client_and_are_never_kept(serve):
         "(a cookie policy that accepts none) or do not use a cookie jar")
 
 
+@Request.application
+def two_cookie_backend(request):
+    response = Response('{"ok": true}', mimetype="application/json")
+    response.set_cookie("session", "s-42", path="/", httponly=True)
+    response.set_cookie("theme", "dark", path="/")
+    response.headers.add("Link", '</api/users/1>; rel="self"')
+    response.headers.add("Link", '</api/users/2>; rel="next"')
+    return response
+
+
+def test_repeated_response_headers_all_come_back(serve):
+    services = Services(serve, {"users": two_cookie_backend})
+    response = services.get("/api/users/1")
+    cookies = response.raw.headers.getlist("Set-Cookie")
+    assert len(cookies) == 2 and cookies[0].startswith("session=s-42") and cookies[1].startswith("theme=dark"), (
+        f"the backend set two cookies with two Set-Cookie headers; the client must get both, in order, each "
+        f"whole; it got Set-Cookie {cookies}. Copy the headers as (name, value) pairs (response.headers.add), "
+        "never through a dict: a dict keeps one value per name, and Set-Cookie values cannot be comma-joined")
+    assert response.cookies.get("session") == "s-42" and response.cookies.get("theme") == "dark", \
+        f"the client should hold both cookies, session=s-42 and theme=dark; it holds {response.cookies.get_dict()}"
+    links = response.raw.headers.getlist("Link")
+    assert [link.split(";")[0] for link in links] == ["</api/users/1>", "</api/users/2>"], \
+        f"the backend sent two Link headers; the client got {links}"
+
+
 def test_an_upstream_timeout_is_a_504_problem_not_retried(serve, release):
     calls = []
 
@@ -371,15 +444,19 @@ def test_an_upstream_that_is_down_is_a_502_problem(serve, dead_url):
     assert_problem(response, 502)
 
 
-def test_a_get_is_retried_once_when_the_connection_drops(serve, dropping_server):
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_safe_request_is_retried_once_when_the_connection_drops(serve, dropping_server, method):
     backend = dropping_server(drops=1)
     services = Services(serve)
     gateway = serve(gw.create_app({**services.routes, "/api/orders": backend.url}, timeout=2.0))
-    response = requests.get(gateway + "/api/orders/1", timeout=10)
-    assert response.status_code == 200 and response.json() == {"answered": True}, (
-        f"the backend dropped the first connection without answering; a GET is safe to send again: expected "
+    response = requests.request(method, gateway + "/api/orders/1", timeout=10)
+    assert response.status_code == 200, (
+        f"the backend dropped the first connection without answering; a {method} is safe to send again: expected "
         f"the 200 of the second attempt, got {show(response)}; the backend received {backend.requests}")
-    assert len(backend.requests) == 2, f"expected 2 attempts, the backend received {backend.requests}"
+    if method == "GET":
+        assert response.json() == {"answered": True}, f"expected the second attempt's body, got {show(response)}"
+    assert len(backend.requests) == 2, \
+        f"expected 2 attempts of the {method} (GET and HEAD are retried once), the backend received {backend.requests}"
 
 
 def test_a_get_is_retried_only_once(serve, dropping_server):

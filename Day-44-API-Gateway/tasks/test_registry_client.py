@@ -13,6 +13,32 @@ Consul's API documentation:
   an agent without a cluster leader answers ``500 No cluster leader``.
 
 Run: pytest Day-44-API-Gateway/tasks/test_registry_client.py
+
+Which clause of the stub's contract each test guards:
+
+=========================================================  =================================================
+clause                                                     tests
+=========================================================  =================================================
+GET /v1/health/service/<service>?passing=1, not the        asks_the_health_endpoint_for_passing_instances,
+catalog: passing instances only                            a_critical_instance_is_never_chosen
+instance = Service.ID, Service.Address or Node.Address,    asks_the_health_endpoint_..., an_empty_service_
+Service.Port                                               address_means_the_node_address
+within ttl of a good answer no request; at ttl, ask        answers_are_cached_for_the_ttl (4.9 s),
+                                                           the_cache_is_refreshed_after_the_ttl (5.0 s)
+stale if error: refused, timeout, 5xx -> the last good     a_stale_answer_is_served_while_consul_is_down,
+answer while its age < ttl + stale_if_error                a_stale_answer_is_served_when_consul_times_out,
+                                                           a_stale_answer_is_served_when_the_agent_has_no_leader
+... every such call asks Consul again                      every_stale_call_asks_consul_again
+... past that (age == ttl + stale_if_error included),      stale_is_bounded, stale_ends_exactly_at_ttl_plus_
+or with no answer at all: RegistryUnavailable              stale_if_error, no_answer_at_all_raises_registry_
+                                                           unavailable, a_failure_is_not_cached
+a good answer replaces the cache, an empty one too         a_fresh_answer_replaces_the_stale_one_when_consul_
+                                                           is_back, an_empty_answer_replaces_the_cache
+round robin per service, in the answer's order, going on   round_robin_takes_every_instance_in_turn,
+across refreshes                                           services_are_kept_apart, round_robin_goes_on_across_
+                                                           refreshes
+no passing instance: NoHealthyInstances                    an_empty_answer_..., an_unknown_service_has_no_...
+=========================================================  =================================================
 """
 
 import json
@@ -87,7 +113,7 @@ class FakeAgent:
 
     def __init__(self, rsps):
         self.services: dict[str, list[dict]] = {}
-        self.failure = None  # None, "down" or "no leader"
+        self.failure = None  # None, "down", "slow" or "no leader"
         self.requests: list[tuple[str, dict]] = []  # (path, query) of each request
         self.index = 100
         rsps.add_callback(responses.GET, re.compile(rf"http://{re.escape(HOST)}:{PORT}/.*"), callback=self.answer)
@@ -103,6 +129,8 @@ class FakeAgent:
         if self.failure == "down":
             return requests.ConnectionError(f"Failed to establish a new connection: [Errno 111] Connection "
                                             f"refused ({HOST}:{PORT})")
+        if self.failure == "slow":
+            return requests.ReadTimeout(f"HTTPConnectionPool(host='{HOST}', port={PORT}): Read timed out.")
         headers = {"X-Consul-Index": str(self.index), "X-Consul-Knownleader": "true",
                    "X-Consul-Lastcontact": "0", "X-Consul-Effective-Consistency": "leader"}
         if self.failure == "no leader":
@@ -191,6 +219,10 @@ def test_round_robin_takes_every_instance_in_turn(agent):
     picks = ids(registry.next_instance("orders") for _ in range(12))
     assert sorted(picks[:3]) == ["orders-1", "orders-2", "orders-3"], \
         f"round robin over 3 instances: the first 3 picks are all 3 instances, got {picks[:3]}"
+    answer = ["orders-1", "orders-2", "orders-3"]
+    start = answer.index(picks[0])
+    assert picks[:3] == answer[start:] + answer[:start], \
+        f"round robin walks the instances in the order Consul listed them, {answer}; the picks were {picks[:3]}"
     assert all(picks[i] == picks[i % 3] for i in range(12)), \
         f"round robin repeats the same order: {picks[:3]} again and again; got {picks}"
 
@@ -256,6 +288,49 @@ def test_a_stale_answer_is_served_while_consul_is_down(agent):
                     f"good answer instead of raising {exc!r}")
     assert sorted(found) == ["orders-1", "orders-2", "orders-3"], f"expected the last good answer, got {found}"
     assert agent.asked() == 2, f"the stale answer is served after trying Consul again; it was asked {agent.asked()} times"
+
+
+def test_a_stale_answer_is_served_when_consul_times_out(agent):
+    agent.register("orders", *THREE)
+    clock = FakeClock()
+    registry = client(clock, ttl=5.0, stale_if_error=30.0)
+    registry.instances("orders")
+    agent.failure = "slow"
+    clock.advance(10)
+    try:
+        found = ids(registry.instances("orders"))
+    except Exception as exc:
+        pytest.fail(f"asking Consul timed out (requests.ReadTimeout, not a ConnectionError) 10 s after a good "
+                    f"answer: a timeout is a failure too, so serve the last good answer instead of raising {exc!r}. "
+                    "Catch requests.RequestException")
+    assert sorted(found) == ["orders-1", "orders-2", "orders-3"], f"expected the last good answer, got {found}"
+
+
+def test_every_stale_call_asks_consul_again(agent):
+    agent.register("orders", *THREE)
+    clock = FakeClock()
+    registry = client(clock, ttl=5.0, stale_if_error=30.0)
+    registry.instances("orders")
+    agent.failure = "down"
+    clock.advance(6)
+    for _ in range(3):
+        registry.instances("orders")
+        clock.advance(1)
+    assert agent.asked() == 4, (
+        f"1 good answer, then 3 look-ups while Consul is down, each served stale: every one of them asks Consul "
+        f"first (it may be back), so 4 requests in all; the agent got {agent.asked()}")
+
+
+def test_stale_ends_exactly_at_ttl_plus_stale_if_error(agent):
+    agent.register("orders", *THREE)
+    clock = FakeClock()
+    registry = client(clock, ttl=5.0, stale_if_error=30.0)
+    registry.instances("orders")
+    agent.failure = "down"
+    clock.advance(35)
+    expect_raise(rc.RegistryUnavailable, lambda: registry.instances("orders"),
+                 "exactly 35 s after the last good answer (ttl 5 + stale_if_error 30) it may no longer be served: "
+                 "stale answers are served while their age is UNDER ttl + stale_if_error; raise RegistryUnavailable")
 
 
 def test_a_stale_answer_is_served_when_the_agent_has_no_leader(agent):

@@ -1,6 +1,31 @@
 """Tests of task `route-matcher`: longest prefix on segment boundaries, method filters, rewrite, 404 vs 405.
 
 Run: pytest Day-44-API-Gateway/tasks/test_route_matcher.py
+
+Which clause of the stub's contract each test guards:
+
+=========================================================  =================================================
+clause                                                     tests
+=========================================================  =================================================
+prefixes match whole path segments; paths case-sensitive   a_prefix_matches_whole_path_segments
+a trailing slash on a prefix is ignored                    a_trailing_slash_on_the_prefix_changes_nothing,
+                                                           equal_prefixes_the_first_declared_wins
+"/" matches every path (and loses to any longer prefix)    the_root_prefix_matches_everything,
+                                                           the_root_prefix_is_the_last_resort
+methods: a set compared in upper case, or None for any     methods_filter_routes
+a route matches when prefix covers AND method accepted     the_same_prefix_can_split_by_method,
+                                                           a_method_mismatch_falls_back_to_a_shorter_route...
+longest prefix wins whatever the declared order            the_longest_prefix_wins_whatever_the_order
+equal prefixes: the first declared wins                    equal_prefixes_the_first_declared_wins
+no match but a covering prefix: MethodNotAllowed with the  methods_filter_routes, 405_lists_the_methods_of_
+sorted upper-case methods of every covering route          every_route_covering_the_path
+nothing covers: RouteNotFound (404)                        no_covering_route_is_404_not_405,
+                                                           an_empty_table_finds_nothing
+rewrite None keeps the path; a string replaces the         rewrite_replaces_the_matched_prefix (11 cases),
+prefix, one "/" at the join, "/" for an empty result       rewrite_replaces_only_the_prefix
+Match(route, path)                                         the_match_carries_the_winning_route
+Router(routes) takes any iterable of routes                a_router_built_from_a_generator_keeps_its_routes
+=========================================================  =================================================
 """
 
 import pytest
@@ -52,6 +77,22 @@ def test_the_root_prefix_matches_everything():
     got = [outcome(router, "GET", p) for p in ("/", "/index.html", "/a/b")]
     assert got == ["web -> /", "web -> /index.html", "web -> /a/b"], \
         f"the prefix '/' covers every path: /, /index.html, /a/b gave {got}"
+
+
+def test_the_root_prefix_is_the_last_resort():
+    router = rm.Router([Route("/", "web"), Route("/api", "api", methods={"GET"})])
+    got = [outcome(router, m, p) for m, p in (("GET", "/api/x"), ("GET", "/apix"), ("POST", "/api/x"))]
+    assert got == ["api -> /api/x", "web -> /apix", "web -> /api/x"], (
+        f"routes '/' (any method) and '/api' (GET): GET /api/x goes to the longer /api, GET /apix is not under "
+        f"/api so it falls to '/', and POST /api/x, which /api does not accept, falls back to '/'; got {got}")
+
+
+def test_a_router_built_from_a_generator_keeps_its_routes():
+    router = rm.Router(Route(prefix, prefix.strip("/")) for prefix in ("/users", "/orders"))
+    got = [outcome(router, "GET", p) for p in ("/users/1", "/orders/2", "/users/3")]
+    assert got == ["users -> /users/1", "orders -> /orders/2", "users -> /users/3"], (
+        f"Router(routes) takes any iterable, a generator too, and must still know its routes on every call "
+        f"(make a list of them once); three look-ups gave {got}")
 
 
 @pytest.mark.parametrize("order", ["short first", "long first"])

@@ -4,6 +4,31 @@ Each test passes ``now`` explicitly (or a fake clock), so the windows are determ
 concurrency test runs threads. Every key lives under the test's ``names.prefix`` and is deleted
 afterwards. Needs Redis (REDIS_URL, default redis://localhost:6379/0).
 Run: pytest Day-44-API-Gateway/tasks/test_sliding_window_limiter.py
+
+Which clause of the stub's contract each test guards:
+
+=========================================================  =================================================
+clause                                                     tests
+=========================================================  =================================================
+allow(key, now): now, or clock() when None (0.0 is a now)  uses_the_clock_when_now_is_omitted,
+                                                           a_now_of_zero_is_a_time_not_a_missing_value
+allowed when fewer than limit allowed requests lie in      allows_the_limit_then_refuses,
+(t - window, t]: at most limit in ANY window-long span     no_double_burst_at_the_edge_of_a_fixed_window,
+                                                           the_window_slides_rather_than_resetting,
+                                                           matches_an_exact_sliding_window_on_a_random_trace
+the edge: a request exactly window old no longer counts,   the_edge_of_the_window_on_both_sides,
+one a hair younger still does                              requests_leave_the_window_after_window_seconds
+rejected requests are not counted                          rejected_requests_are_not_counted
+atomic; two requests at the same now are two requests      exact_under_concurrent_clients (threads),
+                                                           allows_the_limit_then_refuses
+remaining = limit - count, never below 0                   remaining_counts_down
+retry_after = oldest + window - now when refused, else 0;  retry_after_is_when_the_oldest_request_leaves,
+waiting exactly that long is enough                        waiting_exactly_retry_after_is_enough
+keys start with prefix; expire within 2 * window + 1 s     keys_live_under_the_prefix_and_expire
+(and not before the window is over)
+state in Redis: clients apart, limiters share              clients_are_limited_separately,
+                                                           gateway_instances_share_the_limit_through_redis
+=========================================================  =================================================
 """
 
 import random
@@ -13,6 +38,8 @@ from collections import deque
 import pytest
 
 from lab import load_task
+from lab.fake_clock import FakeClock
+from lab.race import interleaved
 
 swl = load_task(__file__, "sliding_window_limiter")
 
@@ -52,6 +79,45 @@ def test_requests_leave_the_window_after_window_seconds(redis_client, names):
     assert allowed_count(lim, "alice", 10.9, 1) == 0, "0.9 s after 5 requests the limit of 5 per 1 s is still reached"
     again = allowed_count(lim, "alice", 11.05, 6)
     assert again == 5, f"1.05 s after the burst of 5 at t=10.0 the window is empty again: 5 pass, {again} did"
+
+
+def test_the_edge_of_the_window_on_both_sides(redis_client, names):
+    clock = FakeClock(100.0)
+    lim = limiter(redis_client, names, limit=2, window=1.0, clock=clock)
+    first = [lim.allow("alice").allowed for _ in range(2)]
+    assert first == [True, True], f"limit 2 per 1 s: 2 requests at t=100.0 pass, got {first}"
+    clock.advance(0.999)
+    inside = lim.allow("alice").allowed
+    assert inside is False, (
+        "limit 2 per 1 s, 2 requests at t=100.0: at t=100.999 they are 0.999 s old, still inside the window "
+        "(99.999, 100.999], so a third request is refused; it was allowed. Drop only entries at least one "
+        "window old (score <= now - window)")
+    clock.now = 101.0
+    edge = lim.allow("alice").allowed
+    assert edge is True, (
+        "limit 2 per 1 s, 2 requests at t=100.0: at t=101.0 they are exactly one window old, outside "
+        "(100.0, 101.0], so the request is allowed; it was refused. The window is open at its old end: "
+        "drop entries with score <= now - window (ZREMRANGEBYSCORE key -inf now-window, not '(' now-window)")
+
+
+def test_waiting_exactly_retry_after_is_enough(redis_client, names):
+    lim = limiter(redis_client, names, limit=1, window=10.0)
+    lim.allow("alice", now=100.0)
+    refused = lim.allow("alice", now=103.5)
+    assert not refused.allowed and refused.retry_after == pytest.approx(6.5), \
+        f"1 per 10 s, allowed at t=100: at t=103.5 refused with retry_after 6.5, got {refused}"
+    again = lim.allow("alice", now=110.0)
+    assert again.allowed, (
+        "refused at t=103.5 with retry_after=6.5: a client that waits exactly that long (t=110.0) must get in, "
+        f"but got {again}. retry_after and the window's edge must agree")
+
+
+def test_a_now_of_zero_is_a_time_not_a_missing_value(redis_client, names):
+    lim = limiter(redis_client, names, limit=2, window=1.0, clock=FakeClock(500.0))
+    assert allowed_count(lim, "alice", 0.0, 2) == 2, "limit 2 per 1 s: 2 requests at now=0.0 pass"
+    got = lim.allow("alice", now=1.5).allowed
+    assert got, ("2 requests at now=0.0 have left the window at now=1.5, so this one passes; it was refused: "
+                 "now=0.0 was taken as 'no now' and replaced by clock() (500.0). Test `now is None`, not `not now`")
 
 
 def test_the_window_slides_rather_than_resetting(redis_client, names):
@@ -146,6 +212,9 @@ def test_keys_live_under_the_prefix_and_expire(redis_client, names):
         assert 0 < ttl <= 21_000, (
             f"key {key!r} has a time to live of {ttl} ms: every key must expire (PEXPIRE), and within "
             "2 * window + 1 s = 21 s, so that clients who went away cost nothing (-1 means no expiry)")
+        assert ttl >= 9_000, (
+            f"key {key!r} expires in {ttl} ms, before its requests leave the 10 s window: the limit would "
+            "reset early. PEXPIRE takes milliseconds: window * 1000")
 
 
 def test_uses_the_clock_when_now_is_omitted(redis_client, names):
@@ -175,15 +244,18 @@ def race(redis_client, prefix: str, key: str) -> tuple[list[bool], list[Exceptio
         except Exception as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=client, args=(lim,)) for lim in limiters]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    with interleaved(swl):  # the limiter's code runs line by line in step on every thread (lab/race.py)
+        threads = [threading.Thread(target=client, args=(lim,)) for lim in limiters]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
     return results, errors
 
 
 def test_exact_under_concurrent_clients(redis_client, names):
+    """Guards "**Atomic.** ... the check and the record must be one atomic step (a Lua script, or MULTI/EXEC
+    with WATCH), so that concurrent clients can never be allowed more than ``limit`` between them"."""
     prefix = names.new("race")
     for round_ in range(ROUNDS):
         results, errors = race(redis_client, prefix, f"hot-{round_}")

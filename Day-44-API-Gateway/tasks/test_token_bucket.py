@@ -2,6 +2,29 @@
 
 Every bucket gets a fake clock that the test moves by hand, so nothing sleeps.
 Run: pytest Day-44-API-Gateway/tasks/test_token_bucket.py
+
+Which clause of the stub's contract each test guards (the ValueError for a capacity or rate that is
+not positive is code the stub already has, so no test can fail on it):
+
+=========================================================  =================================================
+clause                                                     tests
+=========================================================  =================================================
+starts full: capacity tokens                               a_new_bucket_is_full, tokens_reports_the_refilled_...
+refills continuously at refill_rate, by clock()            it_refills_at_the_rate, the_bucket_reads_the_
+                                                           injected_clock, a_fast_rate_..., a_slow_rate_...
+never more than capacity                                   it_never_holds_more_than_its_capacity,
+                                                           tokens_reports_the_refilled_level_capped
+fractions kept (four quarters make a token)                fractions_of_a_token_add_up, a_fast_rate_...
+one refill counted once                                    a_refill_is_counted_once
+allow(cost): takes cost if there are that many (exactly    cost_takes_that_many_tokens (exactly 6 of 6),
+that many included); else False and takes nothing          a_request_costing_more_than_is_left_takes_nothing,
+                                                           rejected_requests_cost_nothing
+a cost above capacity: always False (capacity itself ok)   a_cost_above_capacity_is_never_served
+tokens: the level now, after refilling                     tokens_reports_the_refilled_level_capped
+retry_after: 0.0 now; (cost - tokens) / rate; inf above    retry_after_is_zero_when_a_request_would_pass,
+capacity (cost == capacity is finite); takes nothing       retry_after_counts_the_missing_fraction,
+                                                           a_cost_above_capacity_..., retry_after_does_not_...
+=========================================================  =================================================
 """
 
 import math

@@ -27,8 +27,9 @@ with ``with conn.transaction():``; ``channel`` is a pika ``BlockingChannel``):
   | ``"duplicate"`` | ``handle_message`` returned False | ack |
 
   If ``handle_message`` raises (the side effect failed, the commit failed, the process is dying),
-  the message is not acked: the exception propagates, and RabbitMQ redelivers the message when the
-  connection closes.
+  the message is neither acked nor rejected nor nacked: the exception propagates, and RabbitMQ
+  redelivers the message when the connection closes (a reject would drop or dead-letter a message
+  that was never applied; a requeue at once would bring it straight back, failing in a loop).
 
 Why this order: ack before the commit and a crash in between loses the message (acked, never
 applied); commit then crash before the ack and RabbitMQ redelivers it, which the inbox turns into a

@@ -8,7 +8,8 @@ responses to ``str``; ``handler(message_id, fields)`` does the work and raises t
 
 - ``ensure_group()`` creates consumer group ``group`` on ``stream`` starting at the **beginning**
   of the stream (id ``0``, so messages added before the group existed are handled too), creating
-  the stream if it is missing; when the group exists already it does nothing.
+  the stream if it is missing; when the group exists already (Redis answers ``BUSYGROUP``) it does
+  nothing, and any other Redis error propagates.
 - ``process_new() -> int`` reads up to ``batch`` messages never delivered to anyone in the group
   (``XREADGROUP GROUP group consumer COUNT batch BLOCK block_ms STREAMS stream >``), and calls
   ``handler`` for each in order. A message is acknowledged (``XACK``) only **after** its handler

@@ -23,7 +23,7 @@ mode, ``channel.confirm_delivery()``; nothing here opens a connection):
   | ``"duplicate"`` | its ``message_id`` is in ``delivered`` | ack; ``sender`` is not called |
   | ``"sent"`` | ``sender(notification)`` returned | add the id to ``delivered``, **then** ack |
   | ``"retry"`` | ``sender`` raised an ``Exception`` on attempt < ``max_attempts`` | the message goes to the retry queue of its medium and comes back to its work queue ``retry_delay_ms`` later; it leaves the work queue now, so the messages behind it are not held up |
-  | ``"parked"`` | ``sender`` raised on attempt ``max_attempts``, or the body is not a notification (parked at once, ``sender`` not called) | the same body and ``message_id`` are published to ``parking_queue``, confirmed, then the original is acked |
+  | ``"parked"`` | ``sender`` raised on attempt ``max_attempts``, or the body is not a notification (parked at once, ``sender`` not called) | the same body and ``message_id`` are published to ``parking_queue``, persistent (``delivery_mode=2``) and confirmed, then the original is acked |
 
   The attempt number counts the deliveries that reached ``sender`` (the first is attempt 1); a
   redelivery after a crash is not a new attempt. Count them however you like: the ``x-death``

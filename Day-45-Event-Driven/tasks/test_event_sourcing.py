@@ -3,16 +3,44 @@ with optimistic concurrency, snapshots, and a projection.
 
 No server: the clock is a fake that the tests control, so every timestamp is known.
 Run: pytest Day-45-Event-Driven/tasks/test_event_sourcing.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- decide: each command's events with "at" = now -> test_decide_returns_the_events_a_command_causes,
+  test_closing_withdraws_the_balance_first
+- decide: each rule's refusals, at its edges (int amounts, 0 < amount <= balance, status)
+  -> test_decide_refuses_what_the_rules_forbid, test_decide_holds_each_rule_at_its_edge
+- apply: pure, time from the event, every event type's effect, unknown types ignored
+  -> test_apply_is_pure, test_apply_takes_the_time_from_the_event_not_a_clock, test_apply_sets_what_each_event_says,
+  test_an_unknown_event_type_changes_nothing
+- apply re-checks nothing (an event is a fact) -> test_apply_trusts_the_event
+- replay folds apply from a given state -> test_closing_withdraws_the_balance_first, test_replay_reproduces_the_state_exactly
+- store: versions, load(after_version), read_all(after_position), positions from 1
+  -> test_versions_count_the_events_of_a_stream, test_positions_order_every_stream_together
+- store: a wrong expected_version raises and stores nothing -> test_a_wrong_expected_version_raises_and_stores_nothing
+- store: its own copies -> test_the_store_keeps_its_own_copy_of_the_events
+- store: check and append under one lock -> test_concurrent_appends_lose_nothing (threads)
+- service.load: snapshot, then only the newer events -> test_loading_starts_from_the_snapshot_and_gives_the_same_state
+- service.execute: decide with clock(), append at the loaded version, return the recorded events
+  -> test_execute_appends_the_decided_events_with_their_versions
+- ... ConcurrencyError: decide again, up to `retries` more times, then propagate
+  -> test_a_concurrent_write_is_not_lost, test_a_retry_decides_again_on_the_new_state,
+  test_execute_gives_up_after_retries_more_attempts, test_many_threads_never_overdraw (threads)
+- ... a DomainError propagates at once -> test_a_domain_error_is_not_retried
+- ... snapshots when the version crosses a multiple of snapshot_every -> test_a_snapshot_is_saved_every_n_events
+- projection: balances of open accounts (0 after opening), closed removed, position, no double
+  counting, catch_up's count -> test_the_projection_catches_up_once_and_then_incrementally,
+  test_the_projection_ignores_an_event_it_has_seen, test_an_account_just_opened_has_balance_0_in_the_projection
 """
 
 import copy
 import random
-import sys
 import threading
 
 import pytest
 
 from lab import load_task
+from lab.race import interleaved
 
 es = load_task(__file__, "event_sourcing")
 
@@ -178,44 +206,61 @@ def test_the_store_keeps_its_own_copy_of_the_events():
         "store copies")
 
 
-def race_appends(writers: int = 8, appends: int = 50):
-    """``writers`` threads each append ``appends`` events, retrying on ConcurrencyError; the store."""
+WRITERS, APPENDS = 8, 10
+
+
+def race_appends():
+    """WRITERS threads each append APPENDS events, retrying on ConcurrencyError, with the store's code
+    run line by line in step (lab/race.py); the store, and (expected_version, returned version) of
+    every append that succeeded."""
     store = es.InMemoryEventStore()
     store.append("acc", [es.Event("AccountOpened", {"owner": "ada", "at": T0})], expected_version=0)
-    start = threading.Barrier(writers)
+    start = threading.Barrier(WRITERS)
+    won, lock = [], threading.Lock()
 
     def writer():
         start.wait(timeout=10)
-        for _ in range(appends):
+        for _ in range(APPENDS):
             while True:
+                expected = store.version("acc")
                 try:
-                    store.append("acc", deposits(1), expected_version=store.version("acc"))
-                    break
+                    new = store.append("acc", deposits(1), expected_version=expected)
                 except es.ConcurrencyError:
-                    pass
+                    continue
+                with lock:
+                    won.append((expected, new))
+                break
 
-    threads = [threading.Thread(target=writer, daemon=True) for _ in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return store
+    with interleaved(es):
+        threads = [threading.Thread(target=writer, daemon=True) for _ in range(WRITERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    return store, won
 
 
 def test_concurrent_appends_lose_nothing():
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so that a race shows
-    try:
-        for _ in range(5):  # a race does not show every time: five rounds
-            store = race_appends()
-            versions = [r.version for r in store.load("acc")]
-            assert versions == list(range(1, 402)), (
-                f"8 writers x 50 appends, retried on ConcurrencyError, plus the opening: versions 1..401, each "
-                f"once; got {len(versions)} events, {len(versions) - len(set(versions))} of them on a version already taken. "
-                "Check the version and append under one lock")
-            assert [r.position for r in store.read_all()] == list(range(1, 402)), "positions 1..401, each once"
-    finally:
-        sys.setswitchinterval(interval)
+    """Guards "If it is not ``expected_version``, raise ``ConcurrencyError`` and store nothing ... Check
+    and append under one lock" and "the next global positions, counting from 1": no version is won twice."""
+    store, won = race_appends()
+    total = WRITERS * APPENDS + 1
+    twice = sorted({v for v, _ in won if [e for e, _ in won].count(v) > 1})
+    assert not twice, (
+        f"{WRITERS} writers appending at once: two appends both succeeded with expected_version {twice[0]} (and "
+        f"{len(twice) - 1} more versions won twice), so one writer wrote on top of a version it never saw. "
+        "Check the version and append under one lock: the check must not be outside it")
+    wrong = [(v, new) for v, new in won if new != v + 1]
+    assert not wrong, (f"append(expected_version={wrong[0][0]}) of one event returned version {wrong[0][1]}, "
+                       f"not {wrong[0][0] + 1}: another writer got in between the check and the append. Check the "
+                       "version and append under one lock")
+    versions = [r.version for r in store.load("acc")]
+    assert versions == list(range(1, total + 1)), (
+        f"{WRITERS} writers x {APPENDS} appends, retried on ConcurrencyError, plus the opening: versions 1..{total}, "
+        f"each once; got {len(versions)} events, {len(versions) - len(set(versions))} of them on a version already "
+        "taken. Check the version and append under one lock")
+    assert [r.position for r in store.read_all()] == list(range(1, total + 1)), \
+        f"positions 1..{total}, each once: take the next global position under the same lock"
 
 
 # --- the service: replay, concurrency, snapshots -------------------------------------------------------
@@ -327,6 +372,9 @@ def test_a_retry_decides_again_on_the_new_state():
 
 
 def test_many_threads_never_overdraw():
+    """Guards "append with ``expected_version`` = the version loaded. On ``ConcurrencyError`` ... load and
+    decide **again**" with the store's "Check and append under one lock": no withdrawal decided on a stale
+    balance gets in."""
     store = opened_with(100)
     svc = service(store)
     outcomes, lock = [], threading.Lock()
@@ -336,22 +384,25 @@ def test_many_threads_never_overdraw():
         start.wait(timeout=10)
         for _ in range(2):
             try:
-                svc.execute("acc-1", es.Withdraw(10), retries=1000)
+                svc.execute("acc-1", es.Withdraw(30), retries=1000)
                 result = "ok"
             except es.DomainError:
                 result = "refused"
             with lock:
                 outcomes.append(result)
 
-    threads = [threading.Thread(target=customer, daemon=True) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    with interleaved(es):  # the service's and the store's code run line by line in step (lab/race.py)
+        threads = [threading.Thread(target=customer, daemon=True) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
     final = es.replay(r.event for r in store.load("acc-1"))
-    assert (outcomes.count("ok"), final.balance) == (10, 0), (
-        f"100 in the account, 20 withdrawals of 10 from 10 threads: exactly 10 succeed and the balance ends at 0; "
-        f"{outcomes.count('ok')} succeeded, balance {final.balance}")
+    assert (outcomes.count("ok"), final.balance) == (3, 10), (
+        f"100 in the account, 20 withdrawals of 30 from 10 threads: exactly 3 succeed and the balance ends at 10; "
+        f"{outcomes.count('ok')} succeeded, balance {final.balance}. Each withdrawal must be decided on the state "
+        "at the version it appends with: append with expected_version = the version loaded, and check and "
+        "append under one lock in the store")
 
 
 def test_a_snapshot_is_saved_every_n_events():
@@ -444,3 +495,111 @@ def test_the_projection_ignores_an_event_it_has_seen():
     assert projection.balances == {"a": 10}, (
         f"every event delivered twice (at-least-once): the projection must count each once, by position; "
         f"got {projection.balances}")
+
+
+# --- each rule at its edge -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("commands, command, why", [
+    ((), es.Withdraw(1), "a withdrawal from an account never opened"),
+    ((), es.Close(), "closing an account never opened"),
+    ((es.Open("ada"), es.Deposit(30)), es.Withdraw(0), "a withdrawal of 0"),
+    ((es.Open("ada"),), es.Deposit(2.5), "a deposit of 2.5 (amounts are whole cents, an int)"),
+    ((es.Open("ada"),), es.Deposit("5"), "a deposit of '5' (a str, not an int)"),
+    ((es.Open("ada"), es.Deposit(30), es.Close()), es.Withdraw(1), "a withdrawal from a closed account"),
+    ((es.Open("ada"), es.Close()), es.Open("ada"), "opening a closed account again"),
+])
+def test_decide_holds_each_rule_at_its_edge(commands, command, why):
+    state = state_after(*commands)
+    try:
+        events = es.decide(state, command, T0)
+    except es.DomainError:
+        return
+    except Exception as error:
+        pytest.fail(f"{why} must raise DomainError, not {type(error).__name__}: {error}")
+    pytest.fail(f"{why} must raise DomainError, got events {events}")
+
+
+def test_withdrawing_the_whole_balance_is_allowed():
+    state = state_after(es.Open("ada"), es.Deposit(30))
+    try:
+        got = es.decide(state, es.Withdraw(30), T0)
+    except es.DomainError as error:
+        pytest.fail(f"0 < amount <= balance: withdrawing exactly the balance (30 of 30) is allowed, but decide "
+                    f"refused it: {error}")
+    assert got == [es.Event("Withdrawn", {"amount": 30, "at": T0})], \
+        f"0 < amount <= balance: withdrawing exactly the balance (30 of 30) is allowed, got {got}"
+
+
+def test_apply_sets_what_each_event_says():
+    opened = es.apply(es.Account(), es.Event("AccountOpened", {"owner": "ada", "at": "2024-01-01T00:00:00+00:00"}))
+    assert opened == es.Account(owner="ada", balance=0, status="open", last_activity="2024-01-01T00:00:00+00:00",
+                                transactions=0), \
+        f"AccountOpened sets owner, status 'open' and last_activity, and is not a transaction; got {opened}"
+    closed = es.apply(opened, es.Event("AccountClosed", {"at": "2024-01-02T00:00:00+00:00"}))
+    assert closed == es.Account(owner="ada", balance=0, status="closed", last_activity="2024-01-02T00:00:00+00:00",
+                                transactions=0), \
+        f"AccountClosed sets status 'closed' and last_activity, and is not a transaction; got {closed}"
+
+
+def test_apply_trusts_the_event():
+    state = state_after(es.Open("ada"), es.Deposit(10))
+    try:
+        got = es.apply(state, es.Event("Withdrawn", {"amount": 100, "at": T0}))
+    except Exception as error:
+        pytest.fail(f"apply re-checked a recorded Withdrawn 100 against a balance of 10 and raised "
+                    f"{type(error).__name__}: {error}. An event is a fact that already happened: apply never "
+                    "refuses one (the rules belong in decide), or an old history can no longer be replayed")
+    assert got.balance == -90, f"applying Withdrawn 100 to a balance of 10 gives -90, got {got.balance}"
+
+
+class RacedEveryTime:
+    """A real store where another writer appends right after each load of ``stream``; counts append calls."""
+
+    def __init__(self, inner, stream):
+        self.inner, self.stream, self.appends = inner, stream, 0
+
+    def load(self, stream_id, after_version=0):
+        loaded = self.inner.load(stream_id, after_version)
+        if stream_id == self.stream:
+            self.inner.append(stream_id, deposits(1), expected_version=self.inner.version(stream_id))
+        return loaded
+
+    def append(self, stream_id, events, expected_version):
+        self.appends += 1
+        return self.inner.append(stream_id, events, expected_version)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_execute_gives_up_after_retries_more_attempts(retries):
+    racing = RacedEveryTime(opened_with(100), "acc-1")
+    with pytest.raises(es.ConcurrencyError):
+        service(racing).execute("acc-1", es.Withdraw(10), retries=retries)
+        pytest.fail(f"another writer gets in before every append: after 1 + retries={retries} attempts, "
+                    "execute must let the ConcurrencyError propagate")
+    assert racing.appends == retries + 1, (
+        f"execute(retries={retries}) tries the append 1 + {retries} times, then lets ConcurrencyError propagate; "
+        f"it tried {racing.appends} times")
+
+
+def test_a_domain_error_is_not_retried():
+    counting = CountingStore(opened_with(100))
+    with pytest.raises(es.DomainError):
+        service(counting).execute("acc-1", es.Withdraw(500), retries=5)
+    assert len(counting.loads) == 1, (
+        f"a DomainError (the command is not allowed) propagates at once: retries are for ConcurrencyError "
+        f"only; the stream was loaded {len(counting.loads)} times")
+
+
+def test_an_account_just_opened_has_balance_0_in_the_projection():
+    svc = service()
+    svc.execute("a", es.Open("ada"))
+    svc.execute("b", es.Open("bob"))
+    svc.execute("b", es.Deposit(5))
+    projection = es.BalancesProjection()
+    projection.catch_up(svc.store)
+    assert projection.balances == {"a": 0, "b": 5}, \
+        f"balances maps every open account, a just-opened one with 0: expected {{'a': 0, 'b': 5}}, got {projection.balances}"

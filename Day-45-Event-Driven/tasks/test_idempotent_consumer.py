@@ -6,6 +6,27 @@ played by raising an exception that is not an ``Exception`` and closing the conn
 dying process would.
 Needs PostgreSQL (DATABASE_URL) and, for the consumer tests, RabbitMQ (AMQP_URL).
 Run: pytest Day-45-Event-Driven/tasks/test_idempotent_consumer.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- create_schema: inbox.message_id unique, processed_at defaults to now(), safe to call twice
+  -> test_the_inbox_keeps_each_message_id_once
+- handle_message applies a new id and returns True -> test_handle_message_applies_the_event_and_records_its_id
+- a known id: False, nothing applied, nothing changed -> test_the_same_message_id_is_applied_once
+- apply raises: no inbox row, no side effect, the exception propagates
+  -> test_a_failing_side_effect_leaves_no_inbox_row
+- the commit fails: nothing remains, the error propagates -> test_a_failed_commit_undoes_the_side_effect_too
+- two workers, same id, at once: one applies, the other False, neither raises
+  -> test_two_workers_with_the_same_message_at_once_apply_it_once (threads)
+- process_one: None on an empty queue -> test_process_one_applies_and_acks
+- "applied": ack after the commit -> test_process_one_applies_and_acks, test_the_ack_comes_after_the_commit,
+  test_a_crash_between_the_commit_and_the_ack_does_not_apply_twice
+- "duplicate": acked -> test_duplicates_in_the_queue_are_applied_once
+- "rejected": no message_id or not a JSON object, basic_reject(requeue=False) (dead-lettered, not
+  acked), nothing applied -> test_a_message_that_cannot_be_deduplicated_or_read_is_rejected
+- handle_message raises: not acked, not rejected, the exception propagates, redelivered when the
+  connection closes -> test_a_side_effect_that_fails_leaves_the_message_for_redelivery (an Exception),
+  test_a_crash_before_the_commit_is_redelivered_and_applied_once (the process dying)
 """
 
 import json
@@ -234,11 +255,14 @@ def test_duplicates_in_the_queue_are_applied_once(broker, names, pg):
 
 @pytest.mark.rabbitmq
 @pytest.mark.parametrize("message_id, body", [(None, json.dumps(EVENT).encode()), ("m-1", b"not json"),
-                                              ("m-1", b"[1, 2]")])
+                                              ("m-1", b"[1, 2]"), ("m-1", b'"text"')])
 def test_a_message_that_cannot_be_deduplicated_or_read_is_rejected(broker, names, pg, message_id, body):
     conn = ready(pg)
-    queue = names.new("events")
-    broker.admin.queue_declare(queue, durable=True)
+    queue, dead = names.new("events"), names.new("events-dead")
+    broker.admin.queue_declare(dead, durable=True)
+    # A rejected message is dead-lettered to `dead`; an acked one would simply vanish.
+    broker.admin.queue_declare(queue, durable=True, arguments={"x-dead-letter-exchange": "",
+                                                               "x-dead-letter-routing-key": dead})
     broker.publish("", queue, body, message_id=message_id)
     consumer = broker.channel()
     outcome = ic.process_one(consumer, queue, conn)
@@ -246,7 +270,58 @@ def test_a_message_that_cannot_be_deduplicated_or_read_is_rejected(broker, names
         f"message_id={message_id!r}, body={body!r}: it cannot be applied safely; outcome 'rejected', got {outcome!r}"
     broker.crash(consumer)
     assert broker.count(queue) == 0, "a rejected message is rejected with requeue=False, not left to come back"
+    assert broker.wait_count(dead, 1) == 1, (
+        "the message was not rejected: it did not reach the queue's dead-letter queue, so it was acked (and is "
+        "lost for good). Call channel.basic_reject(delivery_tag, requeue=False), so that a dead-letter queue "
+        "keeps it for a person to look at")
     assert (inbox(pg), balance(pg)) == ([], 0), f"nothing may be applied, got inbox {inbox(pg)}, balance {balance(pg)}"
+
+
+class Settlements:
+    """The consumer's channel, recording every ack, reject, nack and recover it is asked for."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.calls: list[str] = []
+
+    def _record(self, name):
+        def call(*args, **kwargs):
+            shown = [*map(repr, args[1:]), *(f"{key}={value!r}" for key, value in kwargs.items())]
+            self.calls.append(f"{name}(<tag>{''.join(', ' + part for part in shown)})")
+            return getattr(self.channel, name)(*args, **kwargs)
+        return call
+
+    def __getattr__(self, name):
+        if name in ("basic_ack", "basic_reject", "basic_nack", "basic_recover"):
+            return self._record(name)
+        return getattr(self.channel, name)
+
+
+@pytest.mark.rabbitmq
+def test_a_side_effect_that_fails_leaves_the_message_for_redelivery(broker, names, pg):
+    conn = ready(pg)
+    queue = queue_with(broker, names, ("m-1", EVENT))
+
+    def ledger_down(conn, event):
+        raise ConnectionError("the ledger timed out")
+
+    consumer = Settlements(broker.channel())
+    with pytest.raises(ConnectionError):
+        outcome = ic.process_one(consumer, queue, conn, apply=ledger_down)
+        pytest.fail(f"the side effect raised ConnectionError, yet process_one returned {outcome!r}: let what "
+                    "handle_message raises propagate, so that the caller knows the message was not applied")
+    assert consumer.calls == [], (
+        f"the side effect failed (ConnectionError) and process_one then called {consumer.calls}. A message whose "
+        "handling failed is neither acked nor rejected (a reject drops or dead-letters it, and it is never "
+        "applied) nor requeued at once (it would come straight back, failing in a loop): leave it unacked, "
+        "let the exception propagate, and RabbitMQ redelivers it when the connection closes")
+    broker.crash(consumer.channel)
+    assert broker.wait_count(queue, 1) == 1, "the failed message must be back in the queue once the connection closed"
+    assert (inbox(pg), balance(pg)) == ([], 0), f"nothing may be applied, got inbox {inbox(pg)}, balance {balance(pg)}"
+    outcome = ic.process_one(broker.channel(), queue, pg.connect())
+    assert (outcome, balance(pg)) == ("applied", 10), (
+        f"redelivered once the ledger is back, m-1 is applied: expected ('applied', balance 10), got ({outcome!r}, "
+        f"balance {balance(pg)})")
 
 
 @pytest.mark.rabbitmq

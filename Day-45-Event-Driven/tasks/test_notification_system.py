@@ -5,6 +5,36 @@ Every exchange and queue is named through ``names`` and deleted after the test. 
 200 ms; the tests wait on conditions with deadlines, never a fixed sleep.
 Needs RabbitMQ (AMQP_URL, default amqp://guest:guest@localhost:5672/%2F).
 Run: pytest Day-45-Event-Driven/tasks/test_notification_system.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- declare_topology: a topic exchange; each medium's work queue bound with notify.<medium>.* only
+  -> test_each_routing_key_reaches_the_queue_of_its_medium_only, test_keys_outside_the_patterns_reach_no_queue
+- ... idempotent -> test_declaring_twice_is_harmless
+- ... durable exchange, work queues, retry queues and parking queue
+  -> test_the_exchange_and_the_queues_survive_a_broker_restart
+- publish_notification: routing key, mandatory, persistent, message_id, application/json, the body
+  -> test_publish_notification_sends_a_persistent_message_with_its_id
+- ... Unroutable when nothing is bound -> test_publishing_a_notification_nobody_can_receive_raises_unroutable
+- "sent": sender returned, id added to delivered, then ack -> test_process_one_sends_and_acks,
+  test_a_redelivery_after_a_crash_at_the_ack_is_not_sent_again
+- "duplicate": id in delivered, ack, sender not called -> test_a_duplicate_message_id_is_delivered_once
+- "retry": waits retry_delay_ms in its medium's retry queue, leaves the work queue now
+  -> test_a_failing_delivery_is_retried_after_the_delay_then_sent, test_a_waiting_retry_does_not_hold_up_the_queue
+- "parked" after max_attempts: same body and message_id, persistent, in the parking queue
+  -> test_a_poison_message_is_parked_after_max_attempts_not_requeued_forever
+- "parked" at once for a body that is not a notification, sender not called
+  -> test_a_body_that_is_not_a_notification_is_parked_at_once
+- parked (confirmed) first, then the original acked -> test_the_parked_copy_is_published_before_the_ack
+- attempt numbers: a redelivery after a crash is not a new attempt
+  -> test_a_redelivery_after_a_crash_is_not_a_new_attempt
+- anything not an Exception propagates, the message stays unacked
+  -> test_a_crash_while_sending_leaves_the_message_to_be_redelivered
+- process_one: None on an empty queue -> test_process_one_sends_and_acks
+- run_consumer: every outcome counted, returns idle_timeout after the last message
+  -> test_run_consumer_handles_a_mixed_queue_until_idle
+- ... basic_qos(prefetch_count=prefetch) -> test_run_consumer_takes_prefetch_messages_at_a_time
+- ... cancels its consumer when it returns -> test_run_consumer_cancels_its_consumer_when_it_returns
 """
 
 import json
@@ -149,7 +179,7 @@ def test_the_exchange_and_the_queues_survive_a_broker_restart(broker, names):
         broker.channel().exchange_declare(topo.exchange, exchange_type="topic", durable=True)
     except ChannelClosedByBroker as error:
         pytest.fail(f"the exchange must be a durable topic exchange: {error}")
-    for queue in [*topo.queues.values(), topo.parking_queue]:
+    for queue in [*topo.queues.values(), *topo.retry_queues.values(), topo.parking_queue]:
         probe = broker.channel()
         try:
             probe.queue_declare(queue, durable=False)
@@ -280,6 +310,8 @@ def test_a_waiting_retry_does_not_hold_up_the_queue(broker, names):
     assert first == "retry", f"n1 fails once (max_attempts=3): outcome 'retry', got {first!r}"
     assert broker.wait_count(topo.retry_queues["email"], 1) == 1, \
         "a message to retry waits (retry_delay_ms, 30 s here) in the retry queue of its medium: it should hold 1"
+    others = {q: broker.count(q) for m, q in topo.retry_queues.items() if m != "email"}
+    assert not any(others.values()), f"only the email retry queue holds the email retry, got {others}"
     second = ns.process_one(consumer, topo, "email", sender, set())
     assert sender.sent == ["n2"], (
         f"while n1 waits for its retry, n2 behind it must go out at once; sent {sender.sent}, outcome {second!r}. "
@@ -300,9 +332,12 @@ def test_a_poison_message_is_parked_after_max_attempts_not_requeued_forever(brok
     parked = broker.take_all(topo.parking_queue)
     assert len(parked) == 1, f"the parking queue should hold the poison message once, holds {len(parked)}"
     _, properties, body = parked[0]
-    assert properties.message_id == "bad" and ns.Notification.from_json(body) == note("bad"), (
+    assert properties.message_id == "bad" and body == note("bad").to_json(), (
         f"the parked message keeps its body and message_id so it can be inspected and replayed; got "
         f"message_id={properties.message_id!r}, body={body[:200]!r}")
+    assert properties.delivery_mode == 2, (
+        f"a parked message is published persistent (delivery_mode=2): it is the only copy left, and a broker "
+        f"restart must not lose it; got delivery_mode={properties.delivery_mode!r}")
     assert ns.process_one(consumer, topo, "email", sender, set()) is None, "once parked, it is gone from the work queue"
     broker.crash(consumer)
     assert_all_empty(broker, topo)
@@ -316,8 +351,57 @@ def test_a_body_that_is_not_a_notification_is_parked_at_once(broker, names):
     assert outcome == "parked", f"a body Notification.from_json cannot read will never succeed: park it at once, got {outcome!r}"
     assert sender.calls == [], f"the sender must not be called for an unreadable body, got {sender.calls}"
     broker.crash(consumer)
-    assert broker.count(topo.parking_queue) == 1, "the unreadable message goes to the parking queue"
-    assert_all_empty(broker, topo, but=[topo.parking_queue])
+    parked = broker.take_all(topo.parking_queue)
+    assert len(parked) == 1, f"the unreadable message goes to the parking queue, which holds {len(parked)}"
+    _, properties, body = parked[0]
+    assert (properties.message_id, body, properties.delivery_mode) == ("junk", b"\x00not json", 2), (
+        f"the parked copy keeps the body and message_id, persistent: expected ('junk', b'\\x00not json', 2), got "
+        f"({properties.message_id!r}, {body[:60]!r}, {properties.delivery_mode!r})")
+    assert_all_empty(broker, topo)
+
+
+def test_the_parked_copy_is_published_before_the_ack(broker, names):
+    topo = declared(broker, names, max_attempts=1)
+    publish(broker, topo, note("bad"))
+    consumer = broker.channel()
+
+    class DiesWhileParking:
+        """The consumer's channel; the process dies in the middle of publishing to the parking queue."""
+
+        def basic_publish(self, *args, **kwargs):
+            raise Crash("the process died while parking the message")
+
+        def __getattr__(self, name):
+            return getattr(consumer, name)
+
+    with pytest.raises(Crash):
+        ns.process_one(DiesWhileParking(), topo, "email", Sender(failures={"bad": 10**6}), set())
+    broker.crash(consumer)
+    assert broker.wait_count(topo.queues["email"], 1) == 1, (
+        "the process died while parking the message (max_attempts=1): the parked copy never arrived, so the "
+        "original must still be in RabbitMQ, but it is gone. Publish the copy to the parking queue (confirmed) "
+        "first, and only then ack the original")
+
+
+def test_a_redelivery_after_a_crash_is_not_a_new_attempt(broker, names):
+    topo = declared(broker, names, max_attempts=3)
+    publish(broker, topo, note("n1"))
+    sender, delivered = Sender(failures={"n1": 10**6}), set()
+    first = ns.process_one(broker.channel(), topo, "email", sender, delivered)
+    assert first == "retry", f"attempt 1 fails: 'retry', got {first!r}"
+    sender.crash_on.add("n1")
+    consumer = broker.channel()
+    with pytest.raises(Crash):  # attempt 2: the process dies inside sender()
+        drain(consumer, topo, "email", sender, delivered, until=lambda out: False, what="the retry to come back")
+    broker.crash(consumer)
+    rest = drain(broker.channel(), topo, "email", sender, delivered,
+                 until=lambda out: "parked" in out or len(out) > 3, what="n1 to be parked")
+    assert [first, *rest] == ["retry", "retry", "parked"], (
+        f"attempt 1 failed, attempt 2 died in sender() and was redelivered: that redelivery is still attempt 2 "
+        f"(it fails: 'retry'), and attempt 3 is parked (max_attempts=3). Expected retry, retry, parked after the "
+        f"crash; got {[first, *rest]}. Count attempts with the x-death header (rejections), not with "
+        f"`redelivered` or a counter in memory")
+    assert sender.calls_for("n1") == 4, f"sender calls: fail, crash, fail, fail; got {sender.calls_for('n1')}"
 
 
 def test_run_consumer_handles_a_mixed_queue_until_idle(broker, names):
@@ -346,3 +430,41 @@ def test_run_consumer_handles_a_mixed_queue_until_idle(broker, names):
     broker.crash(consumer)
     assert broker.count(topo.parking_queue) == 1, "poison ends in the parking queue"
     assert_all_empty(broker, topo, but=[topo.parking_queue])
+
+
+def test_run_consumer_takes_prefetch_messages_at_a_time(broker, names):
+    topo = declared(broker, names)
+    for i in range(10):
+        publish(broker, topo, note(f"n{i}"))
+    queue, ready_during_first = topo.queues["email"], []
+
+    class Looking(Sender):
+        def __call__(self, notification):
+            if not self.calls:  # while the first notification is handled, how many still wait in the queue?
+                ready_during_first.append(broker.wait_count(queue, 7, timeout=2))
+            return super().__call__(notification)
+
+    sender = Looking()
+    counts = ns.run_consumer(broker.channel(), topo, "email", sender, set(), idle_timeout=0.5, prefetch=3)
+    assert ready_during_first == [7], (
+        f"run_consumer(prefetch=3) must call basic_qos(prefetch_count=3) before consuming: RabbitMQ then hands "
+        f"the consumer 3 of the 10 messages at a time and 7 stay ready in the queue; while the first was handled "
+        f"{ready_during_first[0] if ready_during_first else '?'} were ready")
+    assert dict(counts) == {"sent": 10}, f"all 10 are sent in the end, got {dict(counts)}"
+
+
+def test_run_consumer_cancels_its_consumer_when_it_returns(broker, names):
+    topo = declared(broker, names)
+    publish(broker, topo, note("n1"))
+    consumer = broker.channel()
+    started = time.monotonic()
+    counts = ns.run_consumer(consumer, topo, "email", Sender(), set(), idle_timeout=0.5)
+    took = time.monotonic() - started
+    assert dict(counts) == {"sent": 1}, f"one notification sent, got {dict(counts)}"
+    assert took >= 0.45, (f"run_consumer returns when no message arrived for idle_timeout=0.5 s, not at the first "
+                          f"empty poll; it returned after {took:.2f} s")
+    publish(broker, topo, note("n2"))
+    assert broker.wait_count(topo.queues["email"], 1, timeout=1) == 1, (
+        "a message published after run_consumer returned was delivered to its consumer, which is still "
+        "registered: nobody handles it until the connection closes. Cancel the consumer before returning "
+        "(channel.cancel() for channel.consume(), basic_cancel(tag) for basic_consume)")

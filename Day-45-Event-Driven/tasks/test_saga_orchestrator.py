@@ -4,6 +4,37 @@ record that a fresh orchestrator resumes after a crash.
 No server: the steps are fakes that write what they do in a journal, and the store is the given
 ``InMemorySagaStore`` (which keeps JSON, as a database would).
 Run: pytest Day-45-Event-Driven/tasks/test_saga_orchestrator.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- run starts a saga with a copy of the context (the caller's dict is left alone)
+  -> test_run_works_on_a_copy_of_the_context
+- run of a known saga_id starts nothing and does what resume does
+  -> test_running_a_saga_id_again_does_not_start_it_twice, test_running_a_stuck_saga_again_resumes_it
+- steps in order, each action gets the context built so far, results merged
+  -> test_a_saga_that_goes_through_completes
+- progress saved after each step, before anything else: a crash never re-runs a completed step
+  -> test_a_crash_at_any_step_resumes_without_repeating_a_completed_one, test_saga_is_saved_as_it_goes
+- a failure up to and including the pivot is not retried; compensations of the completed steps,
+  in reverse, skipping steps without one, never the failed step
+  -> test_a_failure_compensates_the_completed_steps_in_reverse_order, test_a_failing_first_step_compensates_nothing,
+  test_a_failed_step_before_the_pivot_is_not_retried, test_a_failing_pivot_compensates_what_came_before
+- each compensation gets the context as it was when the saga failed
+  -> test_every_compensation_gets_the_context_of_the_failure
+- past the pivot: retried up to max_attempts calls, then stuck, never compensated
+  -> test_after_the_pivot_a_failure_is_retried_never_compensated, test_after_the_pivot_a_step_that_keeps_failing_is_stuck_not_compensated
+- a failing compensation: retried up to max_attempts, then stuck, earlier ones wait; one that
+  succeeded is never called again -> test_a_failing_compensation_is_retried,
+  test_a_compensation_that_keeps_failing_leaves_the_saga_stuck_then_resume_finishes_it,
+  test_a_crash_while_compensating_resumes_without_repeating_a_compensation
+- not an Exception: propagates at once (not retried, even past the pivot); resume carries on
+  -> test_a_crash_mid_way_resumes_where_it_stopped, test_a_crash_past_the_pivot_is_not_retried
+- resume of a completed or compensated saga calls nothing; of a stuck one tries max_attempts more;
+  of an unknown id raises SagaNotFound -> test_running_a_saga_id_again_does_not_start_it_twice,
+  test_a_compensation_that_keeps_failing_leaves_the_saga_stuck_then_resume_finishes_it,
+  test_resuming_a_stuck_saga_tries_max_attempts_more, test_resuming_an_unknown_saga_raises
+- SagaResult: status, final context, error None when completed, else str() of the exception
+  -> test_the_error_is_the_text_of_the_exception, test_a_saga_that_goes_through_completes
 """
 
 import pytest
@@ -235,3 +266,91 @@ def test_saga_is_saved_as_it_goes():
         f"the store was written {store.saves} times for a 5-step saga: save the progress after every step, "
         "or a crash re-runs them all")
     assert store.load("order-1") is not None
+
+
+def test_run_works_on_a_copy_of_the_context():
+    services, store = Services(), so.InMemorySagaStore()
+    context = {"order_id": 1, "lines": [{"sku": "pen", "qty": 2}]}
+    result = orchestrator(services, store).run("order-1", context)
+    assert context == {"order_id": 1, "lines": [{"sku": "pen", "qty": 2}]}, (
+        f"run() starts the saga with a COPY of the context: the caller's dict must not change, but it is now "
+        f"{context}")
+    assert result.context["reservation_id"] == "r-7", f"the saga's own context gets the results: {result.context}"
+
+
+def test_every_compensation_gets_the_context_of_the_failure():
+    services, store = Services(), so.InMemorySagaStore()
+    services.fail["ship"] = 1
+    orchestrator(services, store).run("order-1", {"order_id": 1})
+    at_failure = {"order_id": 1, "reservation_id": "r-7", "payment_id": "p-9"}
+    for label in ("undo charge", "undo reserve"):
+        assert services.seen.get(label) == at_failure, (
+            f"{label} gets the context as it was when ship failed, {at_failure} (the payment and the reservation "
+            f"to cancel); it got {services.seen.get(label)}")
+
+
+def test_the_error_is_the_text_of_the_exception():
+    services, store = Services(), so.InMemorySagaStore()
+    services.fail["ship"] = 1
+    compensated = orchestrator(services, store).run("order-1", {})
+    assert compensated.error == "ship failed", \
+        f"error is str() of the exception that made the saga compensate, 'ship failed'; got {compensated.error!r}"
+    services = Services()
+    services.fail["ship"] = Services.ALWAYS
+    stuck = orchestrator(services, so.InMemorySagaStore(), pivot="charge").run("order-2", {})
+    assert (stuck.status, stuck.error) == ("stuck", "ship failed"), \
+        f"a stuck saga's error is str() of the exception that got it stuck: ('stuck', 'ship failed'), got {stuck}"
+
+
+def test_resuming_a_stuck_saga_tries_max_attempts_more():
+    services, store = Services(), so.InMemorySagaStore()
+    services.fail["ship"] = Services.ALWAYS
+    orchestrator(services, store, pivot="charge", max_attempts=3).run("order-1", {})
+    resumed = orchestrator(services, store, pivot="charge", max_attempts=3).resume("order-1")
+    assert services.calls("ship") == 6, (
+        f"resume() of a saga stuck on ship tries ship max_attempts=3 more times (6 calls in all); it was "
+        f"called {services.calls('ship')} times")
+    assert resumed.status == "stuck" and services.calls("email") == 0, \
+        f"ship still fails: the saga stays 'stuck' and goes no further; got {resumed.status!r}, journal {services.journal}"
+
+
+def test_running_a_stuck_saga_again_resumes_it():
+    services, store = Services(), so.InMemorySagaStore()
+    services.fail["ship"] = Services.ALWAYS
+    orchestrator(services, store, pivot="charge").run("order-1", {"order_id": 1})
+    services.fail["ship"] = 0
+    result = orchestrator(services, store, pivot="charge").run("order-1", {"order_id": 99})
+    assert services.journal[-2:] == ["ship", "email"] and services.calls("validate") == 1, (
+        f"run() with the id of a saga in the store starts nothing new and does what resume() does: here it "
+        f"retries the stuck ship and goes on; the journal shows {services.journal}")
+    assert (result.status, result.context.get("order_id")) == ("completed", 1), \
+        f"the saga keeps its own context (order_id 1), not the one passed again; got {result}"
+
+
+@pytest.mark.parametrize("dies_in", ["validate", "reserve", "charge", "ship", "email"])
+def test_a_crash_at_any_step_resumes_without_repeating_a_completed_one(dies_in):
+    services, store = Services(), so.InMemorySagaStore()
+    services.crash.add(dies_in)
+    with pytest.raises(Crash):
+        orchestrator(services, store).run("order-1", {"order_id": 1})
+    result = orchestrator(services, store).resume("order-1")
+    steps = ["validate", "reserve", "charge", "ship", "email"]
+    repeated = [step for step in steps if services.calls(step) != (2 if step == dies_in else 1)]
+    assert not repeated and result.status == "completed", (
+        f"the process died in {dies_in}: resume runs {dies_in} again and every step before it never again (save "
+        f"the progress after each step, before the next); the journal shows {services.journal}, status "
+        f"{result.status!r}")
+
+
+def test_a_crash_past_the_pivot_is_not_retried():
+    services, store = Services(), so.InMemorySagaStore()
+    services.crash.add("ship")
+    with pytest.raises(Crash):
+        orchestrator(services, store, pivot="charge", max_attempts=3).run("order-1", {})
+        pytest.fail("a Crash (not an Exception) past the pivot must propagate, not be retried or swallowed")
+    assert services.calls("ship") == 1, (
+        f"the process died in ship: that is not a failure to retry (only an Exception is), it propagates at "
+        f"once; ship was called {services.calls('ship')} times")
+    result = orchestrator(services, store, pivot="charge").resume("order-1")
+    assert (result.status, services.journal[-2:]) == ("completed", ["ship", "email"]), \
+        f"resume carries on with ship: got {result.status!r}, journal {services.journal}"

@@ -6,6 +6,31 @@ Streams are named through ``names`` (so under ``names.prefix``) and deleted afte
 wait on conditions with deadlines, never a fixed sleep.
 Needs Redis (REDIS_URL, default redis://localhost:6379/0).
 Run: pytest Day-45-Event-Driven/tasks/test_stream_worker.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- ensure_group: the group starts at id 0 (older messages handled) -> test_the_group_starts_at_the_beginning_of_the_stream
+- ... creates a missing stream (MKSTREAM) -> test_ensure_group_creates_a_missing_stream
+- ... does nothing when the group exists (a restart re-delivers nothing) -> test_ensure_group_again_after_a_restart_changes_nothing
+- ... ignores BUSYGROUP only; any other Redis error propagates -> test_ensure_group_lets_other_redis_errors_through
+- process_new: reads at most `batch` new messages, in order, returns how many it acked
+  -> test_process_new_takes_at_most_a_batch, test_every_message_is_handled_once_and_acked
+- ... XACK only after the handler returned -> test_the_ack_comes_after_the_handler
+- ... an Exception leaves that message pending and the worker goes on with the next
+  -> test_process_new_takes_at_most_a_batch, test_a_failed_message_is_retried_after_min_idle_then_acked
+- ... anything else propagates at once, the rest of the batch stays pending
+  -> test_the_messages_of_a_dead_consumer_are_claimed_by_another
+- consumers of one group share the messages -> test_two_consumers_share_the_stream_without_duplicates
+- claim_stale: takes messages idle >= min_idle_ms, never younger ones
+  -> test_a_failed_message_is_retried_after_min_idle_then_acked, test_a_live_consumers_messages_are_not_taken
+- ... follows the XAUTOCLAIM cursor until 0-0 (more stale messages than `batch`)
+  -> test_claim_stale_follows_the_cursor_to_the_end
+- ... a message delivered max_deliveries times is dead-lettered: its fields, original_id, deliveries,
+  and acked -> test_a_poison_message_is_dead_lettered_after_max_deliveries
+- ... the XADD to the dead-letter stream and the XACK in one MULTI/EXEC
+  -> test_dead_lettering_is_one_multi_exec
+- run_once = claim_stale then process_new, returns the acks; blocks at most block_ms
+  -> test_run_once_on_an_empty_stream_returns_after_block_ms, test_claim_stale_follows_the_cursor_to_the_end
 """
 
 import time
@@ -54,13 +79,31 @@ class Handler:
         return sum(1 for _, m in self.calls if m == n)
 
 
+class RecordingConnection(redis.Connection):
+    """A connection that notes every command it sends, in ``sent``: one list per round trip, so that
+    a MULTI ... EXEC block (a transaction pipeline) shows as one list."""
+
+    sent: list[list[tuple[str, ...]]]
+
+    def send_command(self, *args, **kwargs):
+        self.sent.append([tuple(map(str, args))])
+        return super().send_command(*args, **kwargs)
+
+    def pack_commands(self, commands):
+        commands = list(commands)
+        self.sent.append([tuple(map(str, args)) for args in commands])
+        return super().pack_commands(commands)
+
+
 class Streams:
     def __init__(self, redis_client, names):
         self.redis = redis_client
+        self.sent: list[list[tuple[str, ...]]] = []
+        recording = type("Recording", (RecordingConnection,), {"sent": self.sent})
         # The worker gets a client of its own that gives up on a reply after 10 s: a read that blocks for
         # ever (BLOCK 0) fails the test instead of hanging it.
         self.worker_client = redis.Redis(connection_pool=redis.ConnectionPool(
-            **{**redis_client.connection_pool.connection_kwargs, "socket_timeout": 10}))
+            connection_class=recording, **{**redis_client.connection_pool.connection_kwargs, "socket_timeout": 10}))
         self.stream = names.new("orders")
         self.dead = names.new("orders-dead")
 
@@ -78,6 +121,22 @@ class Streams:
 
     def dead_letters(self) -> list[tuple[str, dict]]:
         return self.redis.xrange(self.dead) if self.redis.exists(self.dead) else []
+
+    def read_without_ack(self, consumer: str, count: int) -> list[str]:
+        """``consumer`` takes up to ``count`` new messages and never acks them (it died); their ids."""
+        reply = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count)
+        return [message_id for _, messages in reply for message_id, _ in messages]
+
+    def wait_idle(self, ms: int, timeout: float = 5.0) -> None:
+        """Wait until every pending message has been idle for at least ``ms`` milliseconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = self.redis.xpending_range(self.stream, GROUP, min="-", max="+", count=1000)
+            if all(entry["time_since_delivered"] >= ms for entry in pending):
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"the pending messages never became {ms} ms idle: {pending}")
+            time.sleep(0.02)
 
 
 @pytest.fixture
@@ -232,3 +291,79 @@ def test_run_once_on_an_empty_stream_returns_after_block_ms(streams):
     assert worker.run_once() == 0, "nothing to do: run_once() returns 0"
     took = time.monotonic() - started
     assert took < 3, f"with block_ms=100 an idle run_once() should return in about 0.1 s, it took {took:.1f} s"
+
+
+def test_ensure_group_again_after_a_restart_changes_nothing(streams):
+    streams.add(3)
+    handler = Handler()
+    worker = streams.worker(handler)
+    run_until([worker], lambda: len(handler.done) >= 3, timeout=5)
+    restarted = streams.worker(handler)  # a restart calls ensure_group() on the group that exists
+    restarted.ensure_group()
+    acked = restarted.run_once()
+    assert (acked, handler.done) == (0, ["0", "1", "2"]), (
+        f"ensure_group() on an existing group must leave it as it is (ignore the BUSYGROUP error); after a "
+        f"restart the handled messages came back: run_once() acked {acked}, handled {handler.done}. Do not "
+        "destroy the group or move its last-delivered id (XGROUP SETID)")
+
+
+def test_ensure_group_lets_other_redis_errors_through(streams):
+    streams.redis.set(streams.stream, "not a stream")
+    worker = sw.StreamWorker(streams.worker_client, streams.stream, GROUP, "a", Handler(), dead_letter_stream=streams.dead)
+    with pytest.raises(redis.ResponseError):
+        worker.ensure_group()
+        pytest.fail("the key holds a string, so XGROUP CREATE fails with WRONGTYPE: only the BUSYGROUP error (the "
+                    "group exists) may be ignored, every other redis.ResponseError must propagate")
+
+
+def test_process_new_takes_at_most_a_batch(streams):
+    streams.add(10)
+    handler = Handler(failures={"1": 1})
+    worker = streams.worker(handler, batch=3)
+    acked = worker.process_new()
+    assert [n for _, n in handler.calls] == ["0", "1", "2"], (
+        f"process_new() with batch=3 reads at most 3 new messages (COUNT batch) and handles them in order, "
+        f"going on after n=1 fails; handled {[n for _, n in handler.calls]}")
+    assert acked == 2, f"process_new() returns how many it acked: 0 and 2 (n=1 failed and stays pending), got {acked}"
+    assert streams.pending() == 1, f"only the failed message n=1 is left pending, got {streams.pending()} pending"
+
+
+def test_claim_stale_follows_the_cursor_to_the_end(streams):
+    ids = streams.add(7)
+    handler = Handler()
+    worker = streams.worker(handler, "b", batch=2)
+    assert len(streams.read_without_ack("a", 7)) == 7  # consumer a took all 7, then died
+    streams.wait_idle(250)
+    acked = worker.claim_stale()
+    claimed = sorted(handler.done, key=int)
+    assert claimed == [str(i) for i in range(7)], (
+        f"7 messages of a dead consumer are stale, and one claim_stale() with batch=2 handled {claimed}: XAUTOCLAIM "
+        "returns at most COUNT messages and a cursor; call it again from that cursor until the cursor is '0-0'")
+    assert acked == 7 and streams.pending() == 0, \
+        f"claim_stale() returns how many it acked (7), got {acked}; {streams.pending()} still pending"
+    assert sorted(message_id for message_id, _ in handler.calls) == sorted(ids), "each stale message is handled once"
+
+
+def test_dead_lettering_is_one_multi_exec(streams):
+    ids = streams.add(1)
+    worker = streams.worker(Handler(), "b", max_deliveries=1)
+    streams.read_without_ack("a", 1)  # delivered once (to a, which died): max_deliveries reached
+    streams.wait_idle(250)
+    streams.sent.clear()
+    acked = worker.claim_stale()
+    assert (acked, len(streams.dead_letters())) == (1, 1), (
+        f"a message Redis already delivered max_deliveries=1 time is dead-lettered by the next claim and counted "
+        f"as acked: claim_stale() returned {acked}, the dead-letter stream holds {len(streams.dead_letters())}")
+    adds = [batch for batch in streams.sent for command in batch
+            if command[0].upper() == "XADD" and command[1] == streams.dead]
+    assert len(adds) == 1, f"one XADD to the dead-letter stream expected, the worker sent {len(adds)}"
+    batch = [" ".join(command[:4]) for command in adds[0]]
+    names = [command[0].upper() for command in adds[0]]
+    acks = [command for command in adds[0] if command[0].upper() == "XACK" and ids[0] in command]
+    why = ("a pipeline without transaction=True sends them together but not as one transaction"
+           if len(batch) > 1 else "if the worker dies between two separate commands, the message is "
+           "dead-lettered AND still pending, and it is dead-lettered again")
+    assert names[0] == "MULTI" and names[-1] == "EXEC" and acks, (
+        f"the XADD to the dead-letter stream and the XACK of message {ids[0]} must go together in one "
+        f"MULTI ... EXEC (with self.redis.pipeline(transaction=True) as pipe: pipe.xadd(...); pipe.xack(...); "
+        f"pipe.execute()): {why}. The worker sent {batch} in that round trip")

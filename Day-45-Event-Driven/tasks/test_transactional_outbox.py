@@ -4,9 +4,31 @@ publishes the outbox to a real RabbitMQ with confirms, at least once, in order, 
 Each test gets a fresh PostgreSQL database (dropped afterwards) and an exchange and queue named
 through ``names``. Needs PostgreSQL (DATABASE_URL) and, for the relay, RabbitMQ (AMQP_URL).
 Run: pytest Day-45-Event-Driven/tasks/test_transactional_outbox.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- create_schema: the outbox's columns, types, nullability, defaults, unique message_id; safe twice
+  -> test_the_outbox_table_is_as_the_contract_says, test_place_order_writes_the_order_and_its_event_together
+- place_order: order and outbox row in one transaction, routing key order.created, the payload,
+  a new uuid4().hex message_id returned -> test_place_order_writes_the_order_and_its_event_together
+- ... either insert fails: neither row remains, the error propagates
+  -> test_an_order_that_fails_leaves_no_event, test_an_event_that_fails_leaves_no_order
+- relay_once: up to `batch` rows, returns how many -> test_the_relay_publishes_in_batches
+- ... oldest id first (not the order rows happen to be stored in)
+  -> test_the_relay_publishes_in_id_order_whatever_the_storage_order
+- ... to the exchange with the row's own routing key, the payload as JSON body, message_id,
+  application/json, persistent -> test_the_relay_publishes_in_order_with_confirms_and_marks_the_rows,
+  test_the_relay_publishes_in_id_order_whatever_the_storage_order
+- ... mandatory=True, marked only after the confirm -> test_an_unroutable_event_is_not_marked_published
+- ... a publish raises: that row and the rest stay unpublished, the rows before it stay marked,
+  the exception propagates -> test_a_refused_publish_keeps_the_marks_of_the_rows_before_it
+- ... a crash (not an Exception) mid-batch loses nothing -> test_a_crash_mid_batch_loses_nothing
+- ... FOR UPDATE SKIP LOCKED: two relays never publish a row twice
+  -> test_two_relays_at_once_never_publish_a_row_twice (threads)
 """
 
 import json
+import re
 import threading
 
 import psycopg
@@ -64,7 +86,35 @@ def test_place_order_writes_the_order_and_its_event_together(pg):
     assert rows == [(message_id, "order.created", {"order_id": "o-1", "customer": "ada", "total_cents": 4200}, False)], (
         f"one unpublished outbox row: (message_id returned, 'order.created', the payload, not published); got {rows}")
     other = ob.place_order(conn, "o-2", "bob", 100)
-    assert other != message_id and len(other) >= 16, f"every event gets a new unique message_id: {message_id!r}, {other!r}"
+    assert other != message_id, f"every event gets a new unique message_id: {message_id!r} twice"
+    for got in (message_id, other):
+        assert isinstance(got, str) and re.fullmatch(r"[0-9a-f]{32}", got), \
+            f"the message_id is uuid.uuid4().hex, 32 lower-case hex digits; got {got!r}"
+
+
+def test_the_outbox_table_is_as_the_contract_says(pg):
+    ready(pg)
+    columns = {name: (data_type, nullable, default or "") for name, data_type, nullable, default in pg.query(
+        "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'outbox'")}
+    expected = {"id": ("bigint", "NO"), "message_id": ("text", "NO"), "routing_key": ("text", "NO"),
+                "payload": ("jsonb", "NO"), "created_at": ("timestamp with time zone", None),
+                "published_at": ("timestamp with time zone", "YES")}
+    for name, (data_type, nullable) in expected.items():
+        assert name in columns, f"the outbox table has no column {name!r}; its columns are {sorted(columns)}"
+        got_type, got_nullable, _ = columns[name]
+        assert got_type == data_type, f"outbox.{name} is {data_type}, got {got_type}"
+        if nullable is not None:
+            assert got_nullable == nullable, \
+                f"outbox.{name} must be {'NOT NULL' if nullable == 'NO' else 'nullable (null until published)'}"
+    assert columns["id"][2].startswith("nextval("), \
+        f"outbox.id is a bigserial (its default draws from a sequence: the publishing order), got default {columns['id'][2]!r}"
+    assert "now()" in columns["created_at"][2], f"outbox.created_at defaults to now(), got {columns['created_at'][2]!r}"
+    assert columns["published_at"][2] == "", f"outbox.published_at has no default (null until published), got {columns['published_at'][2]!r}"
+    pg.query("INSERT INTO outbox (message_id, routing_key, payload) VALUES ('m-1', 'order.created', '{}')")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pg.query("INSERT INTO outbox (message_id, routing_key, payload) VALUES ('m-1', 'order.created', '{}')")
+        pytest.fail("outbox.message_id must be UNIQUE: two events with one id would be taken for one by the inbox")
 
 
 def test_an_order_that_fails_leaves_no_event(pg):
@@ -112,6 +162,75 @@ def test_the_relay_publishes_in_order_with_confirms_and_marks_the_rows(broker, n
     assert unpublished(pg) == 0, f"published rows are marked (published_at): {unpublished(pg)} are not"
     assert ob.relay_once(conn, broker.channel(), exchange) == 0 and broker.count(queue) == 0, \
         "a second run finds nothing to publish and sends nothing again"
+
+
+@pytest.mark.rabbitmq
+def test_the_relay_publishes_in_id_order_whatever_the_storage_order(broker, names, pg):
+    conn = ready(pg)
+    exchange, queue = exchange_and_queue(broker, names)
+    ids = [ob.place_order(conn, f"o-{i}", "ada", i) for i in range(6)]
+    pg.query("INSERT INTO outbox (message_id, routing_key, payload) VALUES "
+             "('cancel-o-1', 'order.cancelled', '{\"order_id\": \"o-1\"}')")
+    ids.append("cancel-o-1")
+    # An UPDATE writes a new version of the row at the end of the table: the rows of o-0, o-3 and o-1
+    # are now stored last, so a SELECT without ORDER BY returns o-2, o-4, o-5, cancel, o-0, o-3, o-1.
+    for order_id in ("o-0", "o-3", "o-1"):
+        pg.query("UPDATE outbox SET created_at = created_at WHERE payload->>'order_id' = %s "
+                 "AND routing_key = 'order.created'", (order_id,))
+    stored = [row[0] for row in pg.query("SELECT message_id FROM outbox")]
+    assert stored != ids, "the test could not store the rows out of order"  # a check of the test itself
+    # No index scans on the relay's connection: a query that asks for no order gets the storage order.
+    for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
+        conn.execute(f"SET {setting} = off")
+    assert ob.relay_once(conn, broker.channel(), exchange, batch=4) == 4
+    assert ob.relay_once(conn, broker.channel(), exchange, batch=4) == 3
+    taken = broker.take_all(queue)
+    label = {mid: f"o-{i}" for i, mid in enumerate(ids[:6])} | {"cancel-o-1": "cancel-o-1"}
+    got = [label.get(p.message_id, p.message_id) for _, p, _ in taken]
+    assert got == [label[mid] for mid in ids], (
+        f"the relay publishes the oldest rows first, by id (the outbox's order), whatever order the table stores "
+        f"them in: SELECT ... ORDER BY id LIMIT batch. Expected {[label[mid] for mid in ids]}, got {got}")
+    keys = [m.routing_key for m, _, _ in taken]
+    assert keys == ["order.created"] * 6 + ["order.cancelled"], \
+        f"each row is published with its own routing key, got {keys}"
+
+
+@pytest.mark.rabbitmq
+def test_a_refused_publish_keeps_the_marks_of_the_rows_before_it(broker, names, pg):
+    from pika.exceptions import NackError
+
+    conn = ready(pg)
+    exchange, queue = exchange_and_queue(broker, names)
+    ids = [ob.place_order(conn, f"o-{i}", "ada", i) for i in range(5)]
+    channel = broker.channel()
+
+    class RefusesTheThird:
+        """Relay's channel: the broker refuses (nacks) the 3rd publish."""
+
+        def __init__(self):
+            self.published = 0
+
+        def basic_publish(self, *args, **kwargs):
+            if self.published == 2:
+                raise NackError([])
+            self.published += 1
+            return channel.basic_publish(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(channel, name)
+
+    with pytest.raises(NackError):
+        ob.relay_once(conn, RefusesTheThird(), exchange)
+        pytest.fail("the broker refused the 3rd event (NackError): relay_once must let the exception propagate")
+    marked = [row[0] for row in pg.query("SELECT message_id FROM outbox WHERE published_at IS NOT NULL ORDER BY id")]
+    assert marked == ids[:2], (
+        f"o-0 and o-1 were confirmed before the broker refused o-2: their marks must be committed (and o-2, o-3, "
+        f"o-4 stay unpublished); the rows marked published are {marked}. Stop at the failing row, leave the "
+        f"transaction block normally so that it commits, then re-raise; raising inside the block rolls the "
+        f"marks back and the next run publishes o-0 and o-1 twice")
+    assert ob.relay_once(pg.connect(), broker.channel(), exchange) == 3, "the next run publishes the 3 rows left"
+    got = [mid for mid, _ in received(broker, queue)]
+    assert got == ids, f"every event once, in order, nothing twice: expected {ids}, got {got}"
 
 
 @pytest.mark.rabbitmq

@@ -19,8 +19,10 @@ Contract (``conn`` is a psycopg 3 connection in **autocommit** mode: open a tran
   routing key, its payload as the JSON body, ``message_id``, ``content_type="application/json"``,
   persistent, ``mandatory=True``; with confirms, ``basic_publish`` returns when the broker has it
   and raises when it is refused or unroutable. A row is marked published (``published_at``) only
-  after its publish was confirmed; if a publish raises, the exception propagates and that row and
-  the rest of the batch stay unpublished. Several relays may run at once: lock the rows you take
+  after its publish was confirmed; if a publish raises an ``Exception``, that row and the rest of
+  the batch stay unpublished, the rows confirmed before it stay marked (commit their marks, then
+  re-raise: the broker has them, and un-marking them would publish them twice), and the exception
+  propagates. Several relays may run at once: lock the rows you take
   (``SELECT ... FOR UPDATE SKIP LOCKED`` inside the transaction that marks them), so that no row
   is published by two relays.
 
@@ -67,5 +69,6 @@ def relay_once(conn: psycopg.Connection, channel, exchange: str, *, batch: int =
     raise NotImplementedError(
         "TODO: with conn.transaction(): SELECT ... WHERE published_at IS NULL ORDER BY id LIMIT batch FOR UPDATE "
         "SKIP LOCKED; basic_publish each (mandatory=True, message_id, persistent), then UPDATE its published_at; "
-        "return the number published"
+        "if a publish raises, stop, commit the marks made so far and re-raise after the block; return the number "
+        "published"
     )

@@ -4,6 +4,30 @@ The registry is checked directly (format, hashing, constant-time comparison, sco
 revocation) and through a small Flask app that uses your ``require_api_key`` decorator (Flask's
 test client, no server needed). The clock is a fake the tests move by hand.
 Run: pytest Day-46-Authentication/tasks/test_api_keys.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- a key is sk_<16 lower-case hex>_<token_urlsafe(32)>, ids and secrets unique
+  -> test_a_key_has_a_public_id_and_a_random_secret
+- the full key is never stored; the registry keeps a digest -> test_the_registry_never_keeps_a_key_or_its_secret
+- without a pepper the digest is sha256(secret) -> test_without_a_pepper_the_digest_is_the_sha256_of_the_secret
+- with a pepper HMAC-SHA256(pepper, secret), not a plain sha256 -> test_with_a_pepper_the_digest_is_not_a_plain_sha256
+- digests compared with hmac.compare_digest -> test_secrets_are_compared_in_constant_time
+- authenticate returns a Caller -> test_a_valid_key_with_its_scope_is_accepted
+- 401: not the format, unknown id, wrong secret, revoked, past its grace period
+  -> test_a_bad_key_fails_authentication, test_a_revoked_key_stops_at_once,
+  test_rotation_keeps_both_keys_working_during_the_grace_period
+- 401 is checked first, whatever the scope -> test_a_bad_key_is_401_even_for_a_scope_it_lacks,
+  test_a_key_that_is_no_longer_valid_is_401_whatever_the_scope
+- 403: a valid key without the scope; the statuses -> test_a_valid_key_without_the_scope_is_forbidden
+- rotate: a new key, same service and scopes; the old one for `grace` more seconds
+  -> test_rotation_keeps_both_keys_working_during_the_grace_period, test_rotation_without_grace_stops_the_old_key_at_once,
+  test_a_key_in_its_grace_period_can_still_be_revoked
+- rotate and revoke raise KeyError for an unknown key_id -> test_rotating_an_unknown_key_is_a_key_error,
+  test_a_revoked_key_stops_at_once
+- require_api_key: X-API-Key, 401 problem with WWW-Authenticate, 403 problem, g.api_caller, the view's
+  name kept -> test_http_a_good_key_reaches_the_view, test_http_a_missing_or_bad_key_is_401_with_www_authenticate,
+  test_http_a_key_without_the_scope_is_403, test_decorated_views_keep_their_names
 """
 
 import hashlib
@@ -212,6 +236,27 @@ def test_rotation_keeps_both_keys_working_during_the_grace_period(registry, cloc
     assert_401(registry, old.key, "orders:read", "the old key when its 300 s grace period is over")
     clock.now += 10_000
     assert registry.authenticate(new.key, "orders:read").key_id == new.key_id, "the new key keeps working"
+
+
+@pytest.mark.parametrize("why", ["revoked", "past its grace period"])
+def test_a_key_that_is_no_longer_valid_is_401_whatever_the_scope(registry, clock, why):
+    old = registry.create("billing", {"orders:read"})
+    if why == "revoked":
+        registry.revoke(old.key_id)
+    else:
+        registry.rotate(old.key_id, grace=60)
+        clock.now += 61
+    assert_401(registry, old.key, "orders:refund", f"a key {why} asking for a scope it never had (its validity "
+               "is checked before its scopes: a dead key is 'who are you?', not 'you may not')")
+
+
+def test_without_a_pepper_the_digest_is_the_sha256_of_the_secret(registry):
+    issued = registry.create("billing", {"orders:read"})
+    secret = split(issued.key)[2]
+    digests = [hashlib.sha256(secret.encode()).hexdigest(), hashlib.sha256(secret.encode()).digest()]
+    assert containing(list(reachable_strings(registry, ak.__name__)), digests), (
+        "without a pepper the registry stores sha256(secret) (hashlib.sha256(secret.encode()), its digest() or "
+        "hexdigest()), the secret being the part after the second '_'; no such digest is in the registry")
 
 
 def test_rotation_without_grace_stops_the_old_key_at_once(registry):

@@ -5,12 +5,52 @@ Each test starts your auth service and your resource service on free ports of 12
 service fetches the auth service's JWKS over HTTP, through a thin layer that counts those fetches
 and can play an outage. Keys are throwaway ones made for the run (conftest.py).
 Run: pytest Day-46-Authentication/tasks/test_auth_system.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- hash_password: a salted slow KDF in one string -> test_passwords_are_hashed_with_a_salted_slow_kdf
+- verify_password: compares with hmac.compare_digest -> test_verify_password_compares_in_constant_time
+- ... False, never an exception, for a stored value it cannot parse
+  -> test_verify_password_says_false_to_a_stored_value_it_cannot_read
+- POST /login: 200 with the four fields and Cache-Control: no-store -> test_login_returns_an_access_and_a_refresh_token
+- ... a wrong password and an unknown user: the same 401 problem
+  -> test_a_bad_login_is_401, test_a_wrong_password_and_an_unknown_user_look_the_same
+- ... not a JSON object with two strings: 400 -> test_a_malformed_login_is_400_never_500,
+  test_a_login_that_is_not_json_is_refused_as_a_problem
+- ACCESS_TTL (default 300): expires_in and exp = iat + ACCESS_TTL
+  -> test_the_access_token_is_an_rs256_access_jwt, test_access_ttl_defaults_to_300_seconds
+- the access token: RS256, kid, typ at+jwt, iss, sub, aud, iat, exp, unique jti, roles
+  -> test_the_access_token_is_an_rs256_access_jwt
+- POST /refresh: a live unused token gives a new pair as login does; the one presented is used up
+  -> test_refresh_rotates_the_refresh_token
+- ... unknown, used or expired: 401 -> test_refresh_refuses_what_is_not_a_live_refresh_token,
+  test_refresh_rotates_the_refresh_token, test_an_expired_refresh_token_is_refused
+- ... not such a JSON object: 400 -> test_a_malformed_refresh_is_400
+- a refresh token is kept as a SHA-256 hash only -> test_the_auth_service_keeps_no_refresh_token_in_the_clear
+- JWKS: the public JWK of every key, never a private member -> test_the_jwks_publishes_the_public_key_only
+- rotate_signing_key: new tokens signed with it, old keys still published
+  -> test_a_key_rotation_is_picked_up_through_the_jwks
+- resource: one PyJWKClient, keys cached -> test_the_jwks_is_fetched_once_not_per_request,
+  test_the_resource_keeps_working_when_the_auth_service_is_down
+- ... an unknown kid refetches, at most once per JWKS_REFRESH_COOLDOWN (default 30)
+  -> test_a_key_rotation_is_picked_up_through_the_jwks, test_unknown_kids_do_not_flood_the_auth_service
+- ... GET /me and GET /admin/reports -> test_login_then_call_the_resource_service, test_the_admin_endpoint_needs_the_admin_role
+- ... a valid token: RS256 only, a key of the JWKS, typ at+jwt, exact iss and aud, not expired, sub
+  and exp present -> test_a_forged_or_wrong_token_is_401 (16 forgeries)
+- ... LEEWAY (default 30) on exp and nbf -> test_the_leeway_allows_a_little_clock_skew_and_no_more
+- ... no Bearer header: 401, WWW-Authenticate: Bearer realm="orders" -> test_no_token_is_401_not_403,
+  test_a_garbage_authorization_header_is_401
+- ... an invalid token: 401 with error="invalid_token"; no role: 403 with error="insufficient_scope"
+  -> test_a_forged_or_wrong_token_is_401, test_a_refresh_token_is_not_an_access_token,
+  test_the_admin_endpoint_needs_the_admin_role
+- ... the JWKS cannot be fetched: 503, never 500 -> test_an_unreachable_jwks_is_a_503
 """
 
 import base64
 import hashlib
 import hmac
 import json
+import secrets
 import socket
 import time
 import uuid
@@ -21,6 +61,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 
 from lab import load_task
+from lab.reachable_strings import reachable_strings
 
 auth = load_task(__file__, "auth_system")
 
@@ -55,9 +96,10 @@ class JwksCounter:
 
 
 class System:
-    def __init__(self, serve, users, key, *, resource_config=None):
+    def __init__(self, serve, users, key, *, resource_config=None, auth_config=None):
         self.auth_app = auth.create_auth_app({"ISSUER": ISSUER, "AUDIENCE": AUDIENCE, "USERS": users,
-                                              "SIGNING_KEY": ("k1", key), "ACCESS_TTL": ACCESS_TTL})
+                                              "SIGNING_KEY": ("k1", key), "ACCESS_TTL": ACCESS_TTL,
+                                              **(auth_config or {})})
         self.auth_server = JwksCounter(self.auth_app)
         self.auth_url = serve(self.auth_server)
         config = {"ISSUER": ISSUER, "AUDIENCE": AUDIENCE, "JWKS_URL": f"{self.auth_url}/.well-known/jwks.json",
@@ -109,6 +151,8 @@ def assert_rejected(response, what, *, error="invalid_token"):
     challenge = response.headers.get("WWW-Authenticate", "")
     assert challenge.lower().startswith("bearer"), \
         f"{what}: a 401 carries WWW-Authenticate: Bearer ... (RFC 6750, 3), got {challenge!r}"
+    assert 'realm="orders"' in challenge, \
+        f'{what}: the resource service\'s challenge is WWW-Authenticate: Bearer realm="orders" ..., got {challenge!r}'
     if error:
         assert f'error="{error}"' in challenge, \
             f'{what}: a presented but refused token gets WWW-Authenticate: Bearer ..., error="{error}"; got {challenge!r}'
@@ -148,6 +192,35 @@ def test_verify_password_says_false_to_a_stored_value_it_cannot_read(stored):
     except Exception as error:
         pytest.fail(f"verify_password('hunter2', {stored!r}) raised {type(error).__name__}: {error}; return False")
     assert result is False, f"verify_password('hunter2', {stored!r}) must be False, got {result!r}"
+
+
+@pytest.fixture
+def compare_digest_calls(monkeypatch):
+    """Replace hmac.compare_digest (and every alias of it) by a spy that still compares."""
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets, "compare_digest", spy)
+    for name, value in list(vars(auth).items()):
+        if value is real:
+            monkeypatch.setattr(auth, name, spy)
+    return calls
+
+
+def test_verify_password_compares_in_constant_time(users, compare_digest_calls):
+    stored = users["alice"]["password_hash"]
+    assert auth.verify_password(PASSWORDS["alice"], stored) is True, "verify_password(the password, its hash) is True"
+    assert compare_digest_calls, (
+        "accepting a password never called hmac.compare_digest: compare the digests with it, not with ==, whose "
+        "time tells an attacker how many leading bytes of the stored digest a guess got right")
+    compare_digest_calls.clear()
+    assert auth.verify_password("not the password", stored) is False, "verify_password(another password, hash) is False"
+    assert compare_digest_calls, "refusing a wrong password never called hmac.compare_digest: that comparison must be constant-time too"
 
 
 # -- the auth service ------------------------------------------------------------------------------
@@ -241,6 +314,9 @@ def test_refresh_rotates_the_refresh_token(system):
     second = response.json()
     assert second.get("refresh_token") and second["refresh_token"] != first["refresh_token"], \
         f"a refresh returns a NEW refresh token, got {second}"
+    assert isinstance(second.get("access_token"), str) and str(second.get("token_type", "")).lower() == "bearer" \
+        and second.get("expires_in") == ACCESS_TTL, \
+        f"a refresh answers a new pair as login does: access_token, token_type 'Bearer', expires_in {ACCESS_TTL}; got {second}"
     assert "no-store" in response.headers.get("Cache-Control", ""), "a token response has Cache-Control: no-store"
     me = system.get("/me", second.get("access_token"))
     assert me.status_code == 200 and me.json().get("sub") == "alice", \
@@ -255,6 +331,46 @@ def test_refresh_rotates_the_refresh_token(system):
 def test_refresh_refuses_what_is_not_a_live_refresh_token(system, what):
     token = {"garbage": "garbage", "an empty string": "", "an access token": system.tokens("alice")["access_token"]}[what]
     assert_problem(system.post("/refresh", json={"refresh_token": token}), 401, f"POST /refresh with {what}")
+
+
+def test_an_expired_refresh_token_is_refused(serve, users, rsa_key):
+    system = System(serve, users, rsa_key, auth_config={"REFRESH_TTL": 1})
+    fresh = system.tokens("alice")["refresh_token"]
+    response = system.post("/refresh", json={"refresh_token": fresh})
+    assert response.status_code == 200, f"REFRESH_TTL=1: a refresh token used at once still works, got {show(response)}"
+    stale = response.json()["refresh_token"]
+    time.sleep(1.3)
+    response = system.post("/refresh", json={"refresh_token": stale})
+    assert response.status_code != 200, (
+        f"REFRESH_TTL=1: a refresh token presented 1.3 s after it was issued has expired, yet /refresh answered "
+        f"{response.status_code} with a new pair. Keep each token's expiry (issued at + REFRESH_TTL) beside its hash and refuse it once "
+        "time.time() >= that expiry")
+    assert_problem(response, 401, "an expired refresh token")
+
+
+def test_access_ttl_defaults_to_300_seconds(serve, users, rsa_key):
+    app = auth.create_auth_app({"ISSUER": ISSUER, "AUDIENCE": AUDIENCE, "USERS": users, "SIGNING_KEY": ("k1", rsa_key)})
+    url = serve(app)
+    response = requests.post(url + "/login", json={"username": "alice", "password": PASSWORDS["alice"]}, timeout=10)
+    assert response.status_code == 200, f"login with the right password: expected 200, got {show(response)}"
+    body = response.json()
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert (body.get("expires_in"), claims.get("exp", 0) - claims.get("iat", 0)) == (300, 300), (
+        f"without ACCESS_TTL in the config an access token lives 300 s: expires_in 300 and exp = iat + 300; got "
+        f"expires_in {body.get('expires_in')!r}, exp - iat = {claims.get('exp', 0) - claims.get('iat', 0)}")
+
+
+def test_the_auth_service_keeps_no_refresh_token_in_the_clear(system):
+    tokens = [system.tokens("alice")["refresh_token"], system.tokens("root")["refresh_token"]]
+    state = [system.auth_app.extensions, dict(system.auth_app.config),
+             {name: value for name, value in vars(auth).items() if not name.startswith("__")}]
+    strings = [text if isinstance(text, str) else bytes(text).decode("latin-1")
+               for root in state for text in reachable_strings(root, auth.__name__)]
+    kept = [token for token in tokens if any(token in text for text in strings)]
+    assert not kept, (
+        "the auth service keeps a refresh token as it was handed out: whoever reads its memory, a dump or its "
+        "database can use it. Keep only hashlib.sha256(token.encode()).hexdigest() (the lookup key) and compare "
+        "the hash of the token presented")
 
 
 @pytest.mark.parametrize("body", ["{}", "[]", "{not json", '{"refresh_token": 42}'])
@@ -355,6 +471,10 @@ FORGERIES = {
     "an unknown key and kid": lambda k, a: forge(a, kid="k9"),
     "an unknown key claiming kid k1": lambda k, a: forge(a),
     "typ JWT (an ID token, not an access token)": lambda k, a: forge(k, typ="JWT"),
+    "no typ": lambda k, a: forge(k, typ=None),
+    "no sub": lambda k, a: forge(k, sub=None),
+    "PS256 signed with the right key (RS256 only)": lambda k, a: forge(k, alg="PS256"),
+    "nbf a minute from now": lambda k, a: forge(k, nbf=int(time.time()) + 60),
 }
 
 
@@ -364,6 +484,21 @@ def test_a_forged_or_wrong_token_is_401(system, rsa_key, attacker_key, forgery):
     token = FORGERIES[forgery](rsa_key, attacker_key)
     assert_rejected(system.get("/me", token), f"a token with {forgery}")
     assert_rejected(system.get("/admin/reports", token), f"a token with {forgery}, on /admin/reports")
+
+
+def test_the_leeway_allows_a_little_clock_skew_and_no_more(serve, users, rsa_key):
+    now = int(time.time())
+    just_expired = forge(rsa_key, iat=now - 310, exp=now - 10)
+    not_yet = forge(rsa_key, nbf=now + 10)
+    default = System(serve, users, rsa_key)
+    for token, what in ((just_expired, "expired 10 s ago"), (not_yet, "valid from 10 s from now (nbf)")):
+        response = default.get("/me", token)
+        assert response.status_code == 200, (
+            f"a token {what}: LEEWAY defaults to 30 s of clock skew, so it is still accepted; got {show(response)}. "
+            "Pass leeway=config.get('LEEWAY', 30) to jwt.decode")
+    strict = System(serve, users, rsa_key, resource_config={"LEEWAY": 0})
+    for token, what in ((just_expired, "expired 10 s ago"), (not_yet, "valid from 10 s from now (nbf)")):
+        assert_rejected(strict.get("/me", token), f"LEEWAY=0 and a token {what}")
 
 
 def test_the_jwks_is_fetched_once_not_per_request(system):
@@ -387,8 +522,10 @@ def test_the_resource_keeps_working_when_the_auth_service_is_down(system):
         f"outage it answered {show(response)}")
 
 
-def test_unknown_kids_do_not_flood_the_auth_service(serve, users, rsa_key, attacker_key):
-    system = System(serve, users, rsa_key, resource_config={"JWKS_REFRESH_COOLDOWN": 60})
+@pytest.mark.parametrize("resource_config", [{"JWKS_REFRESH_COOLDOWN": 60}, {}],
+                         ids=["cooldown 60 s", "the default cooldown (30 s)"])
+def test_unknown_kids_do_not_flood_the_auth_service(serve, users, rsa_key, attacker_key, resource_config):
+    system = System(serve, users, rsa_key, resource_config=resource_config)
     assert system.get("/me", system.tokens("alice")["access_token"]).status_code == 200
     for n in range(15):
         assert_rejected(system.get("/me", forge(attacker_key, kid=f"made-up-{n}")), f"made-up kid #{n}")
@@ -419,13 +556,13 @@ def test_a_key_rotation_is_picked_up_through_the_jwks(serve, users, rsa_key, rsa
     assert kids == ["k1", "k2"], f"after the rotation the JWKS publishes k1 and k2, got {kids}"
 
 
-def test_an_unreachable_jwks_is_never_a_500(serve, users, rsa_key):
+def test_an_unreachable_jwks_is_a_503(serve, users, rsa_key):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}/.well-known/jwks.json"
     resource = serve(auth.create_resource_app({"ISSUER": ISSUER, "AUDIENCE": AUDIENCE, "JWKS_URL": dead}))
     response = requests.get(resource + "/me", headers={"Authorization": f"Bearer {forge(rsa_key)}"}, timeout=20)
-    assert response.status_code in (401, 503), (
-        f"the JWKS cannot be fetched: the token cannot be checked, which is not the client's fault (503), or refuse it "
-        f"(401); never 500. Got {show(response)}")
-    assert_problem(response, response.status_code, "a resource service that cannot reach the JWKS")
+    assert response.status_code == 503, (
+        f"the JWKS cannot be fetched: the token cannot be checked, which is not the client's fault: 503 (catch "
+        f"jwt.PyJWKClientConnectionError before jwt.PyJWTError, its parent), never 401 nor 500. Got {show(response)}")
+    assert_problem(response, 503, "a resource service that cannot reach the JWKS")

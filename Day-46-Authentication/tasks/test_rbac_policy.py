@@ -3,6 +3,29 @@
 The policy is checked directly; the guard through a small orders app (Flask's test client) whose
 bearer tokens are looked up in a table, so that only your authorization code is under test.
 Run: pytest Day-46-Authentication/tasks/test_rbac_policy.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- a role has its own permissions and, transitively, every inherited role's; both keys optional
+  -> test_permissions_for_follows_inheritance, test_a_role_may_have_neither_permissions_nor_parents
+- an undefined parent or a cycle: ValueError when the policy is made -> test_a_broken_role_table_is_refused
+- permissions_for: a frozenset; undefined roles grant nothing -> test_permissions_for_follows_inheritance,
+  test_a_role_may_have_neither_permissions_nor_parents
+- allows: the permission, or permission:own when owner == subject (never for owner None)
+  -> test_allows_applies_permissions_and_ownership
+- guard: no Authorization or another scheme (any case): 401, Bearer realm="api", no error
+  -> test_no_token_is_401_not_403, test_the_challenge_says_what_was_wrong
+- ... Bearer with no token, more than one word, or a refused token: 401 with error="invalid_token",
+  authenticate not called for a malformed header -> test_an_unknown_token_is_401_invalid_token,
+  test_a_garbage_authorization_header_is_401, test_the_challenge_says_what_was_wrong
+- ... the scheme ignores case; authenticate gets the bare token
+  -> test_the_scheme_ignores_case_and_the_token_reaches_authenticate
+- ... not allowed (owner(**view_kwargs) when given): 403 with error="insufficient_scope"
+  -> test_a_customer_cannot_read_someone_elses_order, test_a_missing_order_is_403_for_a_customer_and_404_for_support,
+  test_refund_needs_the_refund_permission
+- ... allowed: the view, with g.identity -> test_a_customer_reads_her_own_order, test_support_and_admin_read_any_order
+- ... refusals are problem+json; never a 500 -> assert_problem in every refusal test
+- ... the view keeps its name (functools.wraps) -> test_decorated_views_keep_their_names
 """
 
 import pytest
@@ -46,11 +69,23 @@ def policy():
 ])
 def test_permissions_for_follows_inheritance(policy, roles, expected):
     got = policy.permissions_for(roles)
+    assert isinstance(got, frozenset), f"permissions_for returns a frozenset, got {type(got).__name__}"
     assert got == frozenset(expected), (
         f"permissions_for({roles}): expected {sorted(expected)}, got {sorted(got)}; "
         f"missing {sorted(set(expected) - set(got))}, extra {sorted(set(got) - set(expected))}. "
         "A role has its own permissions and, transitively, those of every role it inherits; "
         "undefined roles grant nothing")
+
+
+def test_a_role_may_have_neither_permissions_nor_parents():
+    table = {"guest": {}, "viewer": {"permissions": ["catalog:read"]}, "reader": {"inherits": ["viewer"]}}
+    try:
+        policy = rbac.Policy(table)
+    except Exception as error:
+        pytest.fail(f"both keys of a role are optional: Policy({table}) raised {type(error).__name__}: {error}")
+    got = {role: policy.permissions_for([role]) for role in table}
+    assert got == {"guest": frozenset(), "viewer": frozenset({"catalog:read"}), "reader": frozenset({"catalog:read"})}, \
+        f"a role without 'permissions' has only what it inherits, one without either has nothing; got {got}"
 
 
 @pytest.mark.parametrize("table, what", [
@@ -162,6 +197,7 @@ def assert_problem(response, status, what):
     assert challenge.lower().startswith("bearer"), (
         f"{what}: a {status} from a bearer-protected API carries WWW-Authenticate: Bearer ... (RFC 6750, 3), "
         f"got {challenge!r}")
+    assert 'realm="api"' in challenge, f'{what}: the challenge names the realm: Bearer realm="api" ..., got {challenge!r}'
     return challenge
 
 
@@ -186,6 +222,26 @@ def test_an_unknown_token_is_401_invalid_token(api):
 def test_a_garbage_authorization_header_is_401(api, authorization):
     response = api.call("GET", "/catalog", authorization)
     assert_problem(response, 401, f"Authorization: {authorization!r}")
+
+
+@pytest.mark.parametrize("authorization, error", [
+    (None, None), ("Basic dXNlcjpwYXNz", None), ("Token t-alice", None),
+    ("Bearer", "invalid_token"), ("Bearer ", "invalid_token"), ("Bearer t-alice t-bob", "invalid_token"),
+    ("bearer t-forged", "invalid_token"),
+])
+def test_the_challenge_says_what_was_wrong(api, authorization, error):
+    challenge = assert_problem(api.call("GET", "/catalog", authorization), 401, f"Authorization: {authorization!r}")
+    if error is None:
+        assert "error=" not in challenge, (
+            f"Authorization: {authorization!r} presents no bearer token at all: the challenge is just "
+            f'Bearer realm="api" (no error code, RFC 6750, 3.1), got {challenge!r}')
+    else:
+        assert f'error="{error}"' in challenge, (
+            f'Authorization: {authorization!r} is a bearer token that cannot be used: WWW-Authenticate: Bearer '
+            f'realm="api", error="{error}"; got {challenge!r}')
+    if authorization in ("Bearer", "Bearer ", "Bearer t-alice t-bob"):
+        assert api.authenticated == [], \
+            f"Authorization: {authorization!r} holds no single token: authenticate() is not called, it got {api.authenticated}"
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])

@@ -4,10 +4,36 @@ Most tests run twice: on your ``InMemoryTokenStore`` and on your ``RedisTokenSto
 ``REDIS_URL``; skipped with a how-to-start message when it is not running). The clock is a fake
 the tests move by hand; it starts at the real time, so Redis expiry set from it behaves.
 Run: pytest Day-46-Authentication/tasks/test_refresh_rotation.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- issue: a new family, a random refresh token, an access token from issue_access(subject), expiry
+  clock() + ttl -> test_issue_returns_an_access_token_and_a_refresh_token, test_refresh_tokens_are_random_and_unique
+- refresh rotates: a new pair in the same family, the token presented is used up
+  -> test_refresh_returns_a_new_pair_for_the_same_subject, test_a_chain_of_rotations_keeps_working,
+  test_a_rotated_token_cannot_be_used_again
+- reused: the family is revoked, then "reused" -> test_reuse_by_a_thief_revokes_the_users_current_token,
+  test_reuse_by_the_user_revokes_the_thiefs_token, test_reuse_deep_in_a_chain_revokes_the_newest_token,
+  test_reuse_revokes_only_its_own_family
+- revoked: a revoked family stays revoked; revoke() logs a family out, an unknown token is ignored
+  -> test_a_revoked_family_stays_revoked, test_revoke_logs_the_whole_family_out
+- unknown: never issued, not a str -> test_an_unknown_token_is_refused; its record has gone
+  -> test_a_token_whose_record_has_gone_is_unknown
+- expired: clock() >= expires_at, each token ttl after it was issued
+  -> test_a_refresh_token_expires_after_ttl, test_a_refresh_token_works_until_it_expires,
+  test_each_rotated_token_gets_a_fresh_lifetime
+- the TokenStore interface: add/get, mark_used True once then False, revoke_family/family_revoked
+  (also for tokens added later) -> test_the_store_keeps_each_promise_of_the_interface
+- mark_used atomic across threads and instances -> test_concurrent_refreshes_of_one_token_let_exactly_one_through
+  (threads), test_two_service_instances_share_one_store
+- hash_token is SHA-256 hex; only hashes are stored -> test_hash_token_is_the_sha256_in_hex,
+  test_only_hashes_of_refresh_tokens_are_stored
+- RedisTokenStore: keys {prefix}:token:{hash} (subject, family, expires_at) and {prefix}:family:{family},
+  each expiring within key_ttl -> test_redis_keys_are_named_as_documented, test_redis_keys_carry_the_prefix_and_expire
 """
 
+import hashlib
 import re
-import sys
 import threading
 import time
 
@@ -15,6 +41,7 @@ import pytest
 
 from lab import load_task
 from lab.fake_clock import FakeClock
+from lab.race import interleaved
 from lab.reachable_strings import reachable_strings
 
 rr = load_task(__file__, "refresh_rotation")
@@ -216,38 +243,37 @@ def test_two_service_instances_share_one_store(new_store, access, clock):
 
 
 def test_concurrent_refreshes_of_one_token_let_exactly_one_through(new_store, access, clock):
+    """Guards ``TokenStore.mark_used``: "Atomically mark the token used: True the first time, False if it
+    already was" (``InMemoryTokenStore``: "one lock makes ``mark_used`` atomic across threads"), and "A
+    refresh token is presented once": a used-up token presented again revokes the family."""
     services = [rr.RefreshTokenService(new_store(), access, ttl=TTL, clock=clock) for _ in range(8)]
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so that a race shows up
-    try:
-        for round_ in range(1, 21):
-            token = services[0].issue(f"user-{round_}").refresh_token
-            barrier = threading.Barrier(len(services))
-            results: list = [None] * len(services)
+    for round_ in range(1, 6):
+        token = services[0].issue(f"user-{round_}").refresh_token
+        barrier = threading.Barrier(len(services))
+        results: list = [None] * len(services)
 
-            def attempt(n, token=token, barrier=barrier, results=results):
-                barrier.wait()
-                try:
-                    results[n] = services[n].refresh(token)
-                except Exception as error:  # noqa: BLE001 - recorded for the message
-                    results[n] = error
+        def attempt(n, token=token, barrier=barrier, results=results):
+            barrier.wait()
+            try:
+                results[n] = services[n].refresh(token)
+            except Exception as error:  # noqa: BLE001 - recorded for the message
+                results[n] = error
 
+        with interleaved(rr):  # the module's code runs line by line in step on every thread (lab/race.py)
             threads = [threading.Thread(target=attempt, args=(n,)) for n in range(len(services))]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join(timeout=30)
-            winners = [r for r in results if isinstance(r, rr.TokenPair)]
-            assert len(winners) == 1, (
-                f"round {round_}: 8 simultaneous refreshes of one token; exactly one may rotate it, {len(winners)} did. "
-                "Checking 'used?' and then setting it are two steps another thread can get between: make mark_used "
-                "one atomic step (a threading.Lock around both; HSETNX or a Lua script in Redis)")
-            strays = [r for r in results if not isinstance(r, rr.TokenPair | rr.RefreshError)]
-            assert not strays, f"round {round_}: the others must get RefreshError, not {strays}"
-            assert_reason(services[0], winners[0].refresh_token, {"revoked"},
-                          f"round {round_}: the winner's new token; the 7 others were reuse, so the family is revoked")
-    finally:
-        sys.setswitchinterval(switch_interval)
+        winners = [r for r in results if isinstance(r, rr.TokenPair)]
+        assert len(winners) == 1, (
+            f"round {round_}: 8 simultaneous refreshes of one token; exactly one may rotate it, {len(winners)} did. "
+            "Checking 'used?' and then setting it are two steps another thread can get between: make mark_used "
+            "one atomic step (a threading.Lock around both; HSETNX or a Lua script in Redis)")
+        strays = [r for r in results if not isinstance(r, rr.TokenPair | rr.RefreshError)]
+        assert not strays, f"round {round_}: the others must get RefreshError, not {strays}"
+        assert_reason(services[0], winners[0].refresh_token, {"revoked"},
+                      f"round {round_}: the winner's new token; the 7 others were reuse, so the family is revoked")
 
 
 def test_refresh_tokens_are_random_and_unique(service):
@@ -306,3 +332,63 @@ def test_redis_keys_carry_the_prefix_and_expire(redis_client, names, clock, acce
     ttls = {key: redis_client.ttl(key) for key in keys}
     bad = {k: t for k, t in ttls.items() if not 0 < t <= 500}
     assert not bad, f"every key expires within key_ttl=500 s (EXPIRE, or SET ... EX); these do not: {bad}"
+
+
+def test_hash_token_is_the_sha256_in_hex():
+    for token in ("abc", "S3cr3t-token_value"):
+        got = rr.hash_token(token)
+        assert got == hashlib.sha256(token.encode()).hexdigest(), \
+            f"hash_token({token!r}) is hashlib.sha256(token.encode()).hexdigest(), got {got!r}"
+
+
+def test_the_store_keeps_each_promise_of_the_interface(new_store, clock):
+    store = new_store()
+    record = rr.RefreshRecord("alice", "family-1", clock.now + TTL)
+    assert store.get("0" * 64) is None, "get() of a hash never added is None"
+    store.add("a" * 64, record)
+    assert store.get("a" * 64) == record, f"get() gives back the record added, got {store.get('a' * 64)!r}"
+    marks = [store.mark_used("a" * 64) for _ in range(3)]
+    assert marks == [True, False, False], f"mark_used: True the first time, False ever after; got {marks}"
+    assert store.get("a" * 64) == record, "a used token's record stays (it is how a reuse is recognised)"
+    assert store.family_revoked("family-1") is False, "a family is not revoked until revoke_family()"
+    store.revoke_family("family-1")
+    store.add("b" * 64, rr.RefreshRecord("alice", "family-1", clock.now + TTL))
+    assert store.family_revoked("family-1") is True, \
+        "revoke_family revokes the family's tokens so far and any added later: family_revoked() stays True"
+    assert store.family_revoked("family-2") is False, "revoking one family leaves the others"
+
+
+@pytest.mark.redis
+def test_a_token_whose_record_has_gone_is_unknown(redis_client, names, clock, access):
+    prefix = names.new("refresh")
+    store = rr.RedisTokenStore(redis_client, prefix=prefix, key_ttl=TTL * 2)
+    service = rr.RefreshTokenService(store, access, ttl=TTL, clock=clock)
+    token = service.issue("alice").refresh_token
+    for key in redis_client.scan_iter(match=f"{prefix}*"):
+        redis_client.delete(key)  # the records expired in Redis, or were flushed
+    assert_reason(service, token, {"unknown"}, "a token whose record has gone from the store")
+    assert store.mark_used(rr.hash_token(token)) is False, \
+        "mark_used() of a token whose record has gone is False: there is no unused token to mark"
+    left = list(redis_client.scan_iter(match=f"{prefix}*"))
+    assert not left, (f"mark_used() on a record that has gone must not create it (HSETNX alone would, leaving a "
+                      f"half record that never expires): found {left}. Check EXISTS first, in one Lua script")
+
+
+@pytest.mark.redis
+def test_redis_keys_are_named_as_documented(redis_client, names, clock, access):
+    prefix = names.new("refresh")
+    store = rr.RedisTokenStore(redis_client, prefix=prefix, key_ttl=TTL * 2)
+    token = rr.RefreshTokenService(store, access, ttl=TTL, clock=clock).issue("alice").refresh_token
+    key = f"{prefix}:token:{hashlib.sha256(token.encode()).hexdigest()}"
+    fields = redis_client.hgetall(key) if redis_client.exists(key) and redis_client.type(key) == "hash" else {}
+    assert {"subject", "family", "expires_at"} <= set(fields), (
+        f"a token is kept in the Redis hash {prefix}:token:<hash_token(token)> with the fields subject, family and "
+        f"expires_at; that key holds {fields or 'nothing'} (keys under the prefix: "
+        f"{sorted(redis_client.scan_iter(match=f'{prefix}*'))})")
+    assert (fields["subject"], float(fields["expires_at"])) == ("alice", clock.now + TTL), \
+        f"subject 'alice' and expires_at {clock.now + TTL}, got {fields}"
+    store.revoke_family(fields["family"])
+    family_key = f"{prefix}:family:{fields['family']}"
+    assert redis_client.exists(family_key), (
+        f"a revoked family is the key {prefix}:family:<family>; after revoke_family it is missing "
+        f"(keys: {sorted(redis_client.scan_iter(match=f'{prefix}*'))})")

@@ -4,6 +4,33 @@ Every token here is made at run time with throwaway keys (see conftest.py). An a
 with exactly one thing wrong; your verifier must refuse it with ``InvalidToken`` and the right
 ``reason`` (where two reasons are both fair, either is accepted).
 Run: pytest Day-46-Authentication/tasks/test_token_verifier.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- verify returns the claims -> test_a_valid_token_returns_its_claims
+- keys chosen by kid -> test_each_key_is_chosen_by_its_kid
+- too_large: longer than max_length, checked first; max_length itself allowed
+  -> test_an_oversized_token_is_refused_before_decoding, test_a_validly_signed_token_over_the_default_limit_is_refused,
+  test_max_length_is_inclusive
+- malformed: not a str of three base64url segments with JSON-object header and payload
+  -> test_a_malformed_token_is_refused (15 cases)
+- malformed: a claim of the wrong type -> test_attack_is_refused (exp as a word, sub as a number)
+- algorithm: alg not in algorithms -> test_attack_is_refused (alg none, None, HS256, RS512, list, absent),
+  test_es256_works_when_it_is_the_configured_algorithm
+- token_type: typ not at+jwt in any spelling, or token_use not "access"
+  -> test_every_spelling_of_the_access_token_type_is_accepted, test_attack_is_refused (typ JWT, no typ, token_use),
+  test_token_use_access_is_accepted
+- unknown_kid: none, not a str, not a key -> test_attack_is_refused (kid cases)
+- signature: does not verify, or the key does not fit the algorithm -> test_attack_is_refused (signature cases),
+  test_a_key_of_the_wrong_type_for_the_algorithm_is_refused
+- missing_claim: exp, sub, iss, aud -> test_attack_is_refused (no exp, no sub, no issuer, no audience)
+- expired / not_yet_valid, with the leeway -> test_attack_is_refused (time cases), test_leeway_absorbs_small_clock_skew
+- issuer: exactly -> test_attack_is_refused (issuer cases)
+- audience: a str or a list containing it exactly -> test_attack_is_refused (audience cases),
+  test_an_audience_list_that_contains_ours_is_accepted
+- jku, x5u and jwk headers ignored; the key from keys alone -> test_attack_is_refused (jku, x5u, jwk)
+- none or HMAC algorithms configured: ValueError -> test_symmetric_or_none_algorithms_are_refused_when_configured
+- nothing but InvalidToken leaves verify -> test_random_damage_never_raises_anything_but_invalid_token, assert_refused
 """
 
 import base64
@@ -134,6 +161,13 @@ def test_every_spelling_of_the_access_token_type_is_accepted(verifier, rsa_key, 
         f"(RFC 9068, 2.1); got {outcome(verifier, token)}")
 
 
+def test_token_use_access_is_accepted(verifier, rsa_key):
+    token = good_token(rsa_key, token_use="access")
+    assert outcome(verifier, token).startswith("accepted"), (
+        f"a token_use claim is allowed when it says 'access' (only another value makes it not an access "
+        f"token); got {outcome(verifier, token)}")
+
+
 def test_leeway_absorbs_small_clock_skew(verifier, rsa_key):
     now = int(time.time())
     late = good_token(rsa_key, exp=now - (LEEWAY - 20))
@@ -244,6 +278,11 @@ ATTACKS = {
     "kid as a list": (lambda k: sign(k["k1"], header(kid=["k1"]), claims()), {"unknown_kid", "malformed"}),
     "a jku header pointing at the attacker's keys": (
         lambda k: sign(k["attacker"], header(kid="attacker", jku="https://evil.example.com/jwks.json"), claims()), {"unknown_kid"}),
+    "an x5u header pointing at the attacker's certificate, kid k1": (
+        lambda k: sign(k["attacker"], header(x5u="https://evil.example.com/cert.pem"), claims(sub="admin")), {"signature"}),
+    # claims of the wrong type
+    "exp as a word ('tomorrow')": (lambda k: good_token(k["k1"], exp="tomorrow"), {"malformed"}),
+    "sub as a number": (lambda k: good_token(k["k1"], sub=42), {"malformed"}),
     # token type
     "a refresh token (typ JWT, token_use refresh)": (
         lambda k: sign(k["k1"], header(typ="JWT"), claims(token_use="refresh")), {"token_type"}),

@@ -6,7 +6,7 @@
 
 | rule | meaning |
 |---|---|
-| probe outcome | returns (anything but ``False``): ``"up"``; returns ``False``: ``"down"``, error ``"check returned False"``; raises: ``"down"``, error ``"<ExceptionType>: <message>"`` |
+| probe outcome | returns anything but ``False`` (``None``, ``0`` and ``""`` too: a probe with no ``return`` that did not raise is fine): ``"up"``; returns ``False``: ``"down"``, error ``"check returned False"``; raises: ``"down"``, error ``"<ExceptionType>: <message>"`` |
 | concurrent | every probe of a report starts at once, each on its own thread: the report takes as long as the slowest probe, not the sum |
 | timeouts | a probe not finished ``timeout`` seconds after the report started is ``"down"`` with an error containing ``"timed out"``; nothing waits for it any longer (a hanging probe keeps its thread, which must not hold up this report or later ones) |
 | deadline | no report takes longer than ``deadline`` seconds: probes still running then are ``"down"``, ``"timed out"`` |

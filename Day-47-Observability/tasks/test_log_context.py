@@ -3,6 +3,27 @@
 A capturing handler with your ``ContextFilter`` stands where a real service's stdout handler would.
 Spans come from a fresh OpenTelemetry ``TracerProvider`` per test (the global one is never set).
 Run: pytest Day-47-Observability/tasks/test_log_context.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- the filter lets every record through -> test_the_filter_lets_every_record_through
+- trace_id / span_id: the current span's ids as 32 / 16 lower-case hex digits, leading zeros kept;
+  "" with no valid span -> test_stamps_the_current_spans_ids, test_nested_spans_stamp_the_innermost_then_the_outer_again,
+  test_ids_keep_their_leading_zeros, test_an_invalid_current_span_gives_empty_ids,
+  test_outside_a_span_and_a_request_the_ids_are_empty_strings
+- request_id: this request's id, "" outside a request -> test_a_sane_x_request_id_is_used_and_echoed,
+  test_outside_a_span_and_a_request_the_ids_are_empty_strings
+- the client's X-Request-ID when is_safe_request_id accepts it, else uuid4().hex
+  -> test_a_sane_x_request_id_is_used_and_echoed, test_without_x_request_id_one_is_made_per_request,
+  test_an_unsafe_x_request_id_is_replaced
+- is_safe_request_id: 1-128 of A-Z a-z 0-9 . _ : - and nothing else (no trailing newline)
+  -> test_is_safe_request_id_accepts_plain_ids, test_is_safe_request_id_rejects_the_rest
+- kept per request, cleared when it ends, never shared between threads
+  -> test_the_request_id_is_cleared_when_the_request_ends, test_concurrent_requests_never_share_their_ids (threads)
+- the response carries it in X-Request-ID -> test_a_sane_x_request_id_is_used_and_echoed,
+  test_without_x_request_id_one_is_made_per_request
+- json_formatter: one JSON line with timestamp (ISO 8601, UTC), level, logger, message, the three ids
+  and the extras -> test_json_formatter_writes_one_json_object_per_line
 """
 
 import io
@@ -13,6 +34,7 @@ import re
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -21,6 +43,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from lab import load_task
+from lab.race import interleaved
 
 lc = load_task(__file__, "log_context")
 
@@ -160,6 +183,15 @@ def test_json_formatter_writes_one_json_object_per_line(logs, recorder):
         pytest.fail(f"json_formatter() must write JSON, got {lines[0]!r}")
     missing = {"timestamp", "level", "logger", "message", "trace_id", "span_id", "request_id"} - set(entry)
     assert not missing, f"the JSON line lacks {sorted(missing)}: {entry}"
+    try:
+        stamped = datetime.fromisoformat(str(entry["timestamp"]).replace("Z", "+00:00"))
+    except ValueError:
+        pytest.fail(f"timestamp is ISO 8601 (2024-03-01T09:00:00.123+00:00), got {entry['timestamp']!r}")
+    assert stamped.utcoffset() == timedelta(0), \
+        f"timestamp is in UTC, with its offset (+00:00 or Z) written, got {entry['timestamp']!r}"
+    assert abs((datetime.now(UTC) - stamped).total_seconds()) < 60, \
+        f"timestamp is when the record was made (now), got {entry['timestamp']!r}"
+    assert entry["span_id"] == format(span.get_span_context().span_id, "016x"), "span_id in the JSON is the span's"
     assert entry["message"] == "order 42 failed\nFAKE: injected line", f"message is the formatted message, got {entry['message']!r}"
     assert entry["level"] == "WARNING" and entry["logger"] == logger.name, \
         f"level 'WARNING' and logger {logger.name!r}, got {entry['level']!r}, {entry['logger']!r}"
@@ -202,6 +234,7 @@ UNSAFE = [
     ("abc\x00def", "a NUL byte"),
     ("abc\tdef", "a tab"),
     ("<script>", "markup"),
+    ("abc\n", "a trailing newline (a regex ending in $ lets it through: use re.fullmatch)"),
 ]
 
 
@@ -240,6 +273,9 @@ def test_the_request_id_is_cleared_when_the_request_ends(logs):
 
 
 def test_concurrent_requests_never_share_their_ids(logs, serve, recorder):
+    """Guards "the id is kept per request (a ``contextvars.ContextVar`` or ``flask.g``, never a global or an
+    attribute of the filter: the server runs requests on many threads at once)" and "``trace_id``: the
+    current OpenTelemetry span's trace id"."""
     logger, capture = logs
     tracer = recorder.tracer("shop")
     app = Flask("shop")
@@ -268,11 +304,14 @@ def test_concurrent_requests_never_share_their_ids(logs, serve, recorder):
                 if got != request_id:
                     failures.append(f"sent {request_id}, the response said {got}")
 
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    # The server's request threads run the module's code line by line in step (lab/race.py), on top of
+    # the view's own random pauses: one request's id lands in the middle of another's.
+    with interleaved(lc):
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
     assert not failures, f"responses carried another request's id: {failures[:5]}"
     assert len(capture.records) == 8 * 15 * 3, f"expected {8 * 15 * 3} records, got {len(capture.records)}"
     wrong = [r for r in capture.records if r["request_id"] != r["expected"]]

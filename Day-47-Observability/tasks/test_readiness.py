@@ -4,6 +4,30 @@ Probes here are plain functions that succeed, fail, sleep or hang (a hanging pro
 event that is set when the test ends, so no thread outlives its test). The cache's clock is fake;
 timeouts are real seconds, so some tests time ``report()`` with generous margins.
 Run: pytest Day-47-Observability/tasks/test_readiness.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- a probe that returns anything but False (None, 0, "", a value) is "up", error None
+  -> test_all_up_is_ready, test_a_probe_returning_anything_but_false_is_up
+- returns False: "down", "check returned False" -> test_a_probe_returning_false_is_down
+- raises: "down", "<ExceptionType>: <message>"; report() never raises
+  -> test_a_probe_that_raises_is_down_with_the_error_text
+- every probe at once, each on its own thread; durations -> test_probes_run_concurrently
+- past its timeout: "down", "timed out", not waited for, never holding up later reports
+  -> test_a_hanging_probe_is_down_after_its_timeout, test_timeouts_run_side_by_side_not_one_after_another,
+  test_hanging_probes_do_not_starve_later_reports
+- the deadline bounds the report -> test_the_deadline_bounds_the_whole_report
+- status: critical down -> not_ready; non-critical down -> degraded (ready); else ready; no checks ready
+  -> test_a_critical_check_down_is_not_ready, test_a_non_critical_check_down_is_degraded_but_ready,
+  test_no_checks_is_ready, test_overall_status_on_its_own
+- the cache: reused for cache_ttl by clock(), whatever its status; callers arriving together share
+  one run -> test_reports_are_cached_for_the_ttl, test_failures_are_cached_too_and_recovery_is_seen_after_the_ttl,
+  test_callers_arriving_together_share_one_run (threads)
+- to_dict: status and each check's status, critical, error, duration_ms (milliseconds)
+  -> test_endpoint_answers_200_with_every_check, test_to_dict_gives_the_duration_in_milliseconds
+- add_readiness_route: GET path (default /ready), 200 ready or degraded, 503 not ready
+  -> test_endpoint_answers_200_with_every_check, test_endpoint_answers_200_when_degraded,
+  test_endpoint_answers_503_when_not_ready, test_the_route_is_served_at_the_path_given
 """
 
 import threading
@@ -14,12 +38,14 @@ from flask import Flask
 
 from lab import load_task
 from lab.fake_clock import FakeClock
+from lab.race import interleaved
 
 rd = load_task(__file__, "readiness")
 
 
 class Probe:
-    """A probe that counts its calls and does what ``behaviour`` says: "up", "false", "raise", "sleep:<s>", "hang"."""
+    """A probe that counts its calls and does what ``behaviour`` says: "up", "false", "raise", "sleep:<s>", "hang",
+    or "returns:<none|zero|empty>" (a falsy value that is not False)."""
 
     def __init__(self, behaviour: str = "up", release: threading.Event | None = None):
         self.behaviour = behaviour
@@ -32,6 +58,8 @@ class Probe:
             self.calls += 1
         if self.behaviour == "false":
             return False
+        if self.behaviour.startswith("returns:"):
+            return {"none": None, "zero": 0, "empty": ""}[self.behaviour.split(":")[1]]
         if self.behaviour == "raise":
             raise ConnectionError("Connection refused by redis:6379")
         if self.behaviour.startswith("sleep:"):
@@ -69,7 +97,7 @@ def test_a_probe_that_raises_is_down_with_the_error_text():
         pytest.fail("report() must never raise: a probe's exception makes that check 'down'")
     redis = report.checks["redis"]
     assert redis.status == "down", f"a probe that raises is 'down'\n{describe(report)}"
-    assert redis.error and "ConnectionError" in redis.error and "Connection refused by redis:6379" in redis.error, \
+    assert redis.error == "ConnectionError: Connection refused by redis:6379", \
         f"error is '<ExceptionType>: <message>', here 'ConnectionError: Connection refused by redis:6379'; got {redis.error!r}"
     assert report.checks["db"].status == "up", "one failing probe does not affect the others"
 
@@ -79,6 +107,31 @@ def test_a_probe_returning_false_is_down():
     assert report.checks["disk"].status == "down", f"a probe returning False is 'down'\n{describe(report)}"
     assert report.checks["disk"].error == "check returned False", \
         f"its error is 'check returned False', got {report.checks['disk'].error!r}"
+
+
+@pytest.mark.parametrize("returns", ["none", "zero", "empty"])
+def test_a_probe_returning_anything_but_false_is_up(returns):
+    value = {"none": None, "zero": 0, "empty": ""}[returns]
+    report = rd.Readiness([rd.Check("db", Probe(f"returns:{returns}"))], clock=FakeClock()).report()
+    db = report.checks["db"]
+    assert (db.status, db.error, report.status) == ("up", None, "ready"), (
+        f"a probe that returns {value!r} is 'up': only False means down (a probe like `lambda: "
+        f"conn.execute('SELECT 1')` or one with no return statement gives a value or None when all is well). "
+        f"Test `outcome is False`, not `not outcome`\n{describe(report)}")
+
+
+def test_overall_status_on_its_own():
+    def result(status, critical):
+        return rd.CheckResult("x", status, critical)
+
+    cases = [([], "ready"), ([result("up", True), result("up", False)], "ready"),
+             ([result("up", True), result("down", False)], "degraded"),
+             ([result("down", True), result("down", False)], "not_ready"),
+             ([result("down", True), result("up", False)], "not_ready")]
+    for results, expected in cases:
+        got = rd.overall_status(results)
+        assert got == expected, (f"overall_status of {[(r.status, r.critical) for r in results]}: {expected!r}, "
+                                 f"got {got!r}")
 
 
 def test_a_critical_check_down_is_not_ready():
@@ -180,6 +233,8 @@ def test_failures_are_cached_too_and_recovery_is_seen_after_the_ttl():
 
 
 def test_callers_arriving_together_share_one_run():
+    """Guards the contract's "cache" row: "callers arriving together while a report is being made wait for
+    that one rather than running the probes again" (and "a report is reused for ``cache_ttl`` seconds")."""
     probe = Probe("sleep:0.2")
     readiness = rd.Readiness([rd.Check("db", probe)], cache_ttl=5, clock=FakeClock())
     statuses = []
@@ -190,11 +245,12 @@ def test_callers_arriving_together_share_one_run():
         except Exception as exc:  # reported by the assertion below, not lost in the thread
             statuses.append(f"{type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=call) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=10)
+    with interleaved(rd):  # the module's code runs line by line in step on every thread (lab/race.py)
+        threads = [threading.Thread(target=call) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
     assert statuses == ["ready"] * 10, f"all 10 callers get the report, got {statuses}"
     assert probe.calls == 1, (f"10 probes of /ready at once ran the database check {probe.calls} times: callers that "
                               f"arrive while a report is being made wait for it (a lock), then use the cache")
@@ -238,3 +294,23 @@ def test_endpoint_answers_503_when_not_ready(release):
     assert body.get("status") == "not_ready", f"status 'not_ready', got {body}"
     assert "timed out" in (body.get("checks", {}).get("mq", {}).get("error") or ""), f"mq timed out, got {body}"
     assert seconds < 1.0, f"the endpoint answered after {seconds:.2f} s: a hanging dependency must not hang /ready"
+
+
+def test_to_dict_gives_the_duration_in_milliseconds():
+    report = rd.Readiness([rd.Check("db", Probe("sleep:0.3"), timeout=2)], clock=FakeClock()).report()
+    entry = report.to_dict()["checks"]["db"]
+    assert 250 <= entry["duration_ms"] < 3000, (
+        f"the probe took about 0.3 s: duration_ms is about 300 (milliseconds, duration * 1000), got "
+        f"{entry['duration_ms']!r}")
+    assert report.to_dict()["status"] == "ready" and entry["status"] == "up", f"got {report.to_dict()}"
+
+
+def test_the_route_is_served_at_the_path_given():
+    app = Flask("svc")
+    rd.add_readiness_route(app, rd.Readiness([rd.Check("db", Probe())], clock=FakeClock()), path="/healthz/ready")
+    client = app.test_client()
+    response = client.get("/healthz/ready")
+    assert response.status_code == 200 and (response.get_json() or {}).get("status") == "ready", (
+        f"add_readiness_route(app, readiness, path='/healthz/ready') serves GET /healthz/ready; got "
+        f"{response.status_code}")
+    assert client.get("/ready").status_code == 404, "with another path given, nothing is served at /ready"

@@ -3,6 +3,27 @@
 Each test instruments a small shop app, sends requests through Flask's test client, scrapes
 ``GET /metrics`` and reads it back with ``prometheus_client.parser``, as Prometheus would.
 Run: pytest Day-47-Observability/tasks/test_red_metrics.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- http_requests_total{method, route, status} counts finished requests
+  -> test_counts_requests_by_method_route_and_status
+- a view that raises counts as status "500" (and is timed) -> test_a_view_that_raises_is_counted_as_a_500
+- http_request_duration_seconds{method, route}: seconds, from the start of the request, with `buckets`,
+  for every request -> test_duration_is_a_histogram_in_seconds, test_the_histogram_is_labelled_by_method_and_route_only,
+  test_custom_buckets, test_a_view_that_raises_is_counted_as_a_500
+- GET /metrics: the Prometheus text format, CONTENT_TYPE_LATEST -> test_metrics_endpoint_speaks_the_prometheus_format
+- a new CollectorRegistry when none is given, never the global REGISTRY; returned
+  -> test_each_app_has_its_own_registry (and instrument() below: "Duplicated timeseries" explained)
+- the registry given is used and returned -> test_a_given_registry_is_used
+- route: the rule's template, never the path -> test_the_route_label_is_the_rule_template_not_the_path
+- route "unmatched" for a 404 or 405 from routing; a matched rule answering 404 keeps its template
+  -> test_paths_matching_no_rule_are_route_unmatched, test_a_405_from_routing_is_route_unmatched,
+  test_a_matched_rule_answering_404_keeps_its_template, test_route_label_and_method_label
+- method: one of KNOWN_METHODS, else "other" -> test_unknown_methods_collapse_to_other, test_route_label_and_method_label
+- status: the code as a string -> test_counts_requests_by_method_route_and_status
+- labels stay bounded whatever clients send, on BOTH metrics
+  -> test_a_thousand_random_requests_stay_a_bounded_set_of_series
 """
 
 import random
@@ -56,9 +77,31 @@ def shop_app(name: str = "shop") -> Flask:
     return app
 
 
+GLOBAL_REGISTRY = ("your metrics go to prometheus_client's global REGISTRY (a Counter or Histogram made without "
+                   "registry=...): /metrics of each app shows its own registry, and the second app instrumented in "
+                   "one process collides with the first. Make a CollectorRegistry() when none is given, and pass "
+                   "registry=registry to every metric")
+
+
+def instrument(app, **options):
+    """``red.instrument(app, **options)``, with what a "Duplicated timeseries" error means said in words."""
+    try:
+        registry = red.instrument(app, **options)
+    except ValueError as error:
+        if "Duplicated timeseries" not in str(error):
+            raise
+        problem = str(error)
+    else:
+        if b"http_requests_total" in prometheus_client.generate_latest(prometheus_client.REGISTRY):
+            pytest.fail(f"http_requests_total is in prometheus_client's global REGISTRY: {GLOBAL_REGISTRY}")
+        return registry
+    pytest.fail(f"instrument() failed with {problem!r}. That is what prometheus_client says when a second metric of "
+                f"the same name is registered in one registry: {GLOBAL_REGISTRY}")
+
+
 def instrumented(**options):
     app = shop_app(options.pop("name", "shop"))
-    registry = red.instrument(app, **options)
+    registry = instrument(app, **options)
     return app, app.test_client(), registry
 
 
@@ -179,6 +222,10 @@ def test_a_view_that_raises_is_counted_as_a_500():
     errors = sum(v for n, labels, v in scrape.samples
                  if n == "http_requests_total" and labels.get("status", "").startswith("5"))
     assert errors == 2, f"2 of the 3 requests were 5xx errors, got {errors}\n{scrape.describe()}"
+    timed = scrape.value("http_request_duration_seconds_count", method="GET", route="/boom")
+    assert timed == 1, (f"the request whose view raised is timed too: http_request_duration_seconds_count"
+                        f"{{method='GET', route='/boom'}} is 1, got {timed}\n"
+                        f"{scrape.describe('http_request_duration_seconds_count')}")
 
 
 def test_duration_is_a_histogram_in_seconds():
@@ -249,7 +296,7 @@ def test_each_app_has_its_own_registry():
 def test_a_given_registry_is_used():
     registry = prometheus_client.CollectorRegistry()
     app = shop_app()
-    got = red.instrument(app, registry=registry)
+    got = instrument(app, registry=registry)
     assert got is registry, "instrument(app, registry=r) returns r"
     app.test_client().get("/orders/7")
     value = registry.get_sample_value("http_requests_total", {"method": "GET", "route": ORDER, "status": "200"})
@@ -266,13 +313,44 @@ def test_a_thousand_random_requests_stay_a_bounded_set_of_series():
                            f"/orders/{word}", f"/{word}/{rng.randint(1, 999)}", "/orders"])
         client.open(path, method=rng.choice(methods))
     scrape = Scrape(client)
-    series = scrape.series("http_requests_total")
-    routes = {labels["route"] for labels in series}
-    methods_seen = {labels["method"] for labels in series}
-    assert routes <= RULES | {"unmatched"}, (
-        f"after 1000 random paths the route label may only be a URL rule or 'unmatched'; "
-        f"{len(routes)} route values seen, e.g. {sorted(routes - RULES)[:5]}")
-    assert methods_seen <= KNOWN | {"other"}, f"method values: known methods or 'other'; saw {sorted(methods_seen)}"
-    assert len(series) <= 30, f"1000 random requests must stay a few series, got {len(series)}"
+    for metric, name in (("http_requests_total", "http_requests_total"),
+                         ("http_request_duration_seconds_count", "http_request_duration_seconds")):
+        series = scrape.series(metric)
+        routes = {labels.get("route") for labels in series}
+        methods_seen = {labels.get("method") for labels in series}
+        assert routes <= RULES | {"unmatched"}, (
+            f"after 1000 random paths the route label of {name} may only be a URL rule or 'unmatched'; "
+            f"{len(routes)} route values seen, e.g. {sorted(map(str, routes - RULES))[:5]}. Label the histogram "
+            f"with route_label() and method_label() too, not with request.path and request.method")
+        assert methods_seen <= KNOWN | {"other"}, \
+            f"method values of {name}: known methods or 'other'; saw {sorted(map(str, methods_seen))}"
+        assert len(series) <= 30, (
+            f"1000 random requests must stay a few series of {name}, got {len(series)} (each histogram series is "
+            f"{len(red.DEFAULT_BUCKETS) + 3} time series in Prometheus)")
     total = sum(v for n, labels, v in scrape.samples if n == "http_requests_total" and labels.get("route") != "/metrics")
     assert total == 1000, f"every one of the 1000 requests is counted exactly once, got {total}"
+
+
+def test_route_label_and_method_label():
+    app = shop_app()
+    labels = {}
+
+    @app.get("/probe/<int:n>")
+    def probe(n):
+        labels["matched"] = red.route_label()
+        return "ok"
+
+    @app.errorhandler(404)
+    def not_found(error):
+        labels["unmatched"] = red.route_label()
+        return "nope", 404
+
+    client = app.test_client()
+    client.get("/probe/7")
+    client.get("/no/such/page")
+    assert labels == {"matched": "/probe/<int:n>", "unmatched": "unmatched"}, (
+        f"route_label() is the matched rule's template, or 'unmatched' when routing found none; got {labels}")
+    got = {m: red.method_label(m) for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                                             "BREW", "PROPFIND", "get", "")}
+    expected = {m: m for m in KNOWN} | {"BREW": "other", "PROPFIND": "other", "get": "other", "": "other"}
+    assert got == expected, f"method_label(m) is m for the 7 known methods, 'other' for anything else; got {got}"

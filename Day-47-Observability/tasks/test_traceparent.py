@@ -1,6 +1,29 @@
 """Tests of task `traceparent`: the W3C Trace Context header, parsed, validated and formatted.
 
 Run: pytest Day-47-Observability/tasks/test_traceparent.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- parse_traceparent gives a TraceParent, or None for an absent or invalid header, never raising
+  -> test_parses_the_example_from_the_spec, test_invalid_headers_give_none, parse()
+- leading and trailing spaces and tabs are ignored (and nothing else)
+  -> test_optional_whitespace_around_the_value_is_ignored, test_invalid_headers_give_none (newline)
+- every field lower-case hex of its exact length: no upper case, sign, underscore, 0x, whitespace
+  or non-ASCII digit (what int(x, 16) lets through) -> test_invalid_headers_give_none, test_hex_means_0_to_9_and_a_to_f_only
+- version ff invalid; version 00 is exactly 55 characters -> test_invalid_headers_give_none
+- a higher version: the first four fields, then the end or '-' and anything
+  -> test_a_higher_version_is_parsed_by_its_first_four_fields, test_invalid_headers_give_none
+- all-zero trace-id or parent-id invalid -> test_invalid_headers_give_none
+- sampled is bit 0 of the flags -> test_sampled_is_bit_zero_of_the_flags
+- format writes version 00, flags as two lower-case hex digits -> test_format_writes_the_header,
+  test_format_and_parse_round_trip, test_a_higher_version_is_forwarded_as_version_00
+- child: same trace-id and flags, a new random non-zero parent-id
+  -> test_child_keeps_the_trace_and_flags_and_makes_a_new_parent_id
+- new_trace: random non-zero ids, sampled or not -> test_new_trace_makes_random_valid_ids
+- parse_tracestate: members in order, OWS and empty members skipped; [] when absent or any member is
+  invalid (key and value grammar, repeated key, over 32 members)
+  -> test_tracestate_members_in_order, test_an_invalid_tracestate_is_dropped_whole,
+  test_the_tracestate_grammar_at_its_edges, test_the_tracestate_grammar_refuses_just_past_its_edges
 """
 
 import re
@@ -79,10 +102,43 @@ def test_sampled_is_bit_zero_of_the_flags(flags, sampled):
     (f"cc-{TRACE}-{PARENT}", "a higher version still needs the flags (at least 55 characters)"),
     (f"cc-{'0' * 32}-{PARENT}-01", "a higher version with an all-zero trace-id"),
     ("not a traceparent at all, but long enough to be 55 chars!!", "garbage"),
+    (f"00-{TRACE}-{PARENT}-01\n", "a trailing newline (only spaces and tabs around the value are ignored)"),
 ])
 def test_invalid_headers_give_none(header, why):
     got = parse(header)
     assert got is None, f"{header!r} is invalid ({why}): parse_traceparent must return None, got {got!r}"
+
+
+NOT_HEX = [
+    # What int(field, 16) accepts and the spec's HEXDIGLC does not: a sign, an underscore between
+    # digits, a 0x prefix, whitespace around the digits, and digits of other scripts.
+    ("+1", "version", "a '+' sign in the version"),
+    ("-1", "version", "a '-' sign in the version"),
+    ("+1", "flags", "a '+' sign in the flags"),
+    ("-1", "flags", "a '-' sign in the flags"),
+    (" 1", "flags", "a space in the flags"),
+    ("\t1", "flags", "a tab in the flags"),
+    ("0x" + PARENT[2:], "parent", "a 0x prefix on the parent-id"),
+    (PARENT[:4] + "_" + PARENT[5:], "parent", "an underscore in the parent-id"),
+    ("+" + PARENT[1:], "parent", "a '+' sign on the parent-id"),
+    (" " + PARENT[1:], "parent", "a leading space in the parent-id"),
+    ("0x" + TRACE[2:], "trace", "a 0x prefix on the trace-id"),
+    (TRACE[:8] + "_" + TRACE[9:], "trace", "an underscore in the trace-id"),
+    (TRACE[:-1] + " ", "trace", "a trailing space in the trace-id"),
+    (TRACE[:-1] + "\u0663", "trace", "an Arabic-Indic digit three in the trace-id"),
+    ("\uff10" + PARENT[1:], "parent", "a full-width digit zero in the parent-id"),
+]
+
+
+@pytest.mark.parametrize("value, field, why", NOT_HEX, ids=[why for _, _, why in NOT_HEX])
+def test_hex_means_0_to_9_and_a_to_f_only(value, field, why):
+    parts = {"version": "00", "trace": TRACE, "parent": PARENT, "flags": "01", field: value}
+    header = f"{parts['version']}-{parts['trace']}-{parts['parent']}-{parts['flags']}"
+    got = parse(header)
+    assert got is None, (
+        f"{header!r} is invalid ({why}): each field is lower-case hex, the characters 0-9 and a-f only. "
+        f"int(field, 16) is no check: it accepts a sign, '_', '0x', spaces and other scripts' digits. Use "
+        f"re.fullmatch(r'[0-9a-f]{{n}}', field); got {got!r}")
 
 
 @pytest.mark.parametrize("header", [
@@ -184,3 +240,32 @@ def test_tracestate_members_in_order():
 def test_an_invalid_tracestate_is_dropped_whole(header, why):
     got = tp.parse_tracestate(header)
     assert got == [], f"tracestate {header[:60]!r} is invalid ({why}): drop it all, return []; got {got}"
+
+
+@pytest.mark.parametrize("header, expected", [
+    (",".join(f"k{n}=v" for n in range(32)), [(f"k{n}", "v") for n in range(32)]),
+    ("a" * 256 + "=1", [("a" * 256, "1")]),
+    ("1abc@sys=x", [("1abc@sys", "x")]),
+    ("tenant_1@vendor-x=ok", [("tenant_1@vendor-x", "ok")]),
+    ("congo=a b", [("congo", "a b")]),
+    ("congo=" + "v" * 256, [("congo", "v" * 256)]),
+], ids=["exactly 32 members", "a 256-character key", "a multi-tenant key starting with a digit",
+        "tenant@system", "a space inside a value", "a 256-character value"])
+def test_the_tracestate_grammar_at_its_edges(header, expected):
+    got = tp.parse_tracestate(header)
+    assert got == expected, (f"tracestate {header[:50]!r} is valid (W3C Trace Context 3.3.1): expected "
+                             f"{expected[:3]}{'...' if len(expected) > 3 else ''}, got {got[:3]}")
+
+
+@pytest.mark.parametrize("header, why", [
+    ("a" * 257 + "=1", "a key of 257 characters"),
+    ("1abc=x", "a simple key starting with a digit"),
+    ("congo=" + "v" * 257, "a value of 257 characters"),
+    ("congo=a\x7fb", "a control character in a value"),
+    ("con go=1", "a space in a key"),
+    ("tenant@Vendor=1", "an upper-case system id"),
+], ids=["257-character key", "digit-first simple key", "257-character value", "DEL in a value",
+        "space in a key", "upper-case system"])
+def test_the_tracestate_grammar_refuses_just_past_its_edges(header, why):
+    got = tp.parse_tracestate(header)
+    assert got == [], f"tracestate {header[:50]!r} is invalid ({why}): drop it all, return []; got {got[:3]}"

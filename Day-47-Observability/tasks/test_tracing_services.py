@@ -5,11 +5,42 @@ conftest.py); the tests check trace ids, parent span ids, kinds and statuses. Th
 small apps and need no server; the end-to-end ones serve the gateway and orders on real ports and
 need **RabbitMQ** (queue names under a per-test prefix, deleted after).
 Run: pytest Day-47-Observability/tasks/test_tracing_services.py
+
+Each clause of the contract (the stub's docstring) and the tests that guard it:
+
+- instrument_flask: a SERVER span "<METHOD> <url rule>", attributes, status UNSET on success
+  -> test_a_request_becomes_a_server_span; just "<METHOD>" when no rule matched
+  -> test_a_request_no_rule_matched_is_named_by_its_method
+- ... parent: the context extracted from the request headers -> test_the_server_span_continues_the_callers_traceparent
+- ... current while the view runs, and no longer afterwards -> test_the_server_span_is_current_while_the_view_runs_and_only_then
+- ... ERROR on a 5xx or an exception (recorded); UNSET on a 4xx -> test_a_view_that_raises_marks_the_server_span_as_an_error,
+  test_a_5xx_response_is_an_error_and_a_4xx_is_not
+- traced_request: a CLIENT span "<METHOD>", child of the current span, traceparent of THIS span
+  sent, the caller's headers kept, attributes, the Response returned
+  -> test_traced_request_sends_its_own_span_as_the_parent; the session given is used
+  -> test_traced_request_uses_the_session_given
+- ... ERROR on a response >= 400 or an exception (recorded, re-raised) -> test_traced_request_marks_an_error_response,
+  test_traced_request_records_a_connection_error_and_re_raises
+- publish_traced: a PRODUCER span "publish <queue>", child of the current span; the body to the
+  queue on the default exchange, this span's traceparent PLUS the caller's headers; messaging
+  attributes -> test_publish_traced_keeps_the_callers_headers, test_the_message_carries_the_producer_spans_traceparent,
+  test_span_names_and_messaging_attributes
+- consume_traced: a CONSUMER span "process <queue>", parent from properties.headers (none: a new
+  trace), current while handler(body) runs, its result returned -> test_consume_traced_without_headers_starts_a_trace,
+  test_the_queue_hop_continues_the_trace
+- ... ERROR if the handler raises (recorded, re-raised) -> test_consume_traced_records_and_re_raises,
+  test_a_failing_consumer_marks_its_span_but_stays_in_the_trace
+- one request, one trace, across all services -> test_the_http_hop_continues_the_trace,
+  test_one_checkout_is_one_trace_of_six_spans, test_a_callers_traceparent_is_continued_through_every_hop,
+  test_two_checkouts_are_two_traces, test_concurrent_checkouts_never_cross_traces (threads),
+  test_a_failing_orders_service_marks_the_path_as_errors, test_a_rejected_order_is_an_error_for_the_client_only,
+  test_an_unreachable_orders_service_is_an_error
 """
 
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -19,6 +50,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from werkzeug.wrappers import Request
 
 from lab import load_task
+from lab.race import interleaved
 
 ts = load_task(__file__, "tracing_services")
 
@@ -187,6 +219,16 @@ def test_a_5xx_response_is_an_error_and_a_4xx_is_not(recorder):
                                                    f"error, not the server's; got {statuses.get(404)}")
 
 
+def test_a_request_no_rule_matched_is_named_by_its_method(recorder):
+    client = flask_app(recorder.tracer("svc")).test_client()
+    assert client.get("/no/such/page").status_code == 404
+    server = the(recorder.spans(), "svc", SpanKind.SERVER, "GET /no/such/page")
+    assert server.name == "GET", (f"no URL rule matched /no/such/page: the SERVER span is named by the method alone, "
+                                  f"'GET' (never the path: one name per URL is unbounded), got {server.name!r}")
+    assert server.attributes.get("http.response.status_code") == 404 and server.status.status_code == StatusCode.UNSET, \
+        f"its http.response.status_code is 404 and its status UNSET (a 4xx), got {dict(server.attributes)}, {server.status.status_code.name}"
+
+
 # ------------------------------------------------------------------ traced_request
 
 
@@ -231,6 +273,97 @@ def test_traced_request_records_a_connection_error_and_re_raises(recorder):
     client = the(recorder.spans(), "caller", SpanKind.CLIENT, "the failed GET")
     assert client.status.status_code == StatusCode.ERROR, f"a failed call's CLIENT span is ERROR, got {client.status.status_code.name}"
     assert any(e.name == "exception" for e in client.events), "the exception is recorded on the CLIENT span"
+
+
+def test_traced_request_uses_the_session_given(recorder, serve):
+    url = serve(echo_app)
+    session = requests.Session()
+    session.headers["X-Session"] = "s-1"
+    try:
+        response = ts.traced_request(recorder.tracer("caller"), "GET", f"{url}/stock", session=session, timeout=5)
+    finally:
+        session.close()
+    headers = received(response)
+    assert headers.get("x-session") == "s-1", (
+        "traced_request(..., session=s) sends the request through s (its pooled connections, its default headers, "
+        f"its auth); the server did not get the session's X-Session header: {sorted(headers)}")
+    client = the(recorder.spans(), "caller", SpanKind.CLIENT, "the outgoing GET")
+    assert same_context(headers.get("traceparent"), f"00-{trace_id(client)}-{span_id(client)}-01"), \
+        f"the request through the session still carries the CLIENT span's traceparent, got {headers.get('traceparent')!r}"
+
+
+# ------------------------------------------------------------------ publish_traced and consume_traced, without a broker
+
+
+class RecordingChannel:
+    """Stands for a pika channel: keeps what basic_publish was given."""
+
+    def __init__(self):
+        self.published: list[dict] = []
+
+    def basic_publish(self, exchange, routing_key, body, properties=None, mandatory=False):
+        self.published.append({"exchange": exchange, "routing_key": routing_key, "body": body,
+                               "properties": properties})
+
+
+def test_publish_traced_keeps_the_callers_headers(recorder):
+    tracer = recorder.tracer("orders")
+    channel = RecordingChannel()
+    with tracer.start_as_current_span("create order") as outer:
+        ts.publish_traced(channel, tracer, "order-created", b'{"id": 1}', headers={"x-tenant": "acme", "x-retry": 2})
+    assert len(channel.published) == 1, f"publish_traced publishes once, it called basic_publish {len(channel.published)} times"
+    sent = channel.published[0]
+    assert (sent["exchange"], sent["routing_key"], sent["body"]) == ("", "order-created", b'{"id": 1}'), (
+        f"the body goes to the queue through the default exchange: ('', 'order-created', the body), got "
+        f"({sent['exchange']!r}, {sent['routing_key']!r}, {sent['body']!r})")
+    producer = the(recorder.spans(), "orders", SpanKind.PRODUCER, "publish order-created")
+    assert parent_id(producer) == span_id(outer), f"the PRODUCER span is a child of the current span\n{listing(recorder.spans())}"
+    headers = dict(getattr(sent["properties"], "headers", None) or {})
+    assert (headers.get("x-tenant"), headers.get("x-retry")) == ("acme", 2), (
+        f"publish_traced(..., headers={{'x-tenant': 'acme', 'x-retry': 2}}) must keep the caller's headers in the "
+        f"message, beside traceparent: start from a copy of them and inject into that; the message's headers are "
+        f"{headers}")
+    expected = f"00-{trace_id(producer)}-{span_id(producer)}-01"
+    assert same_context(headers.get("traceparent"), expected), \
+        f"the message's headers carry the PRODUCER span's traceparent {expected}, got {headers.get('traceparent')!r}"
+
+
+def test_consume_traced_without_headers_starts_a_trace(recorder):
+    tracer = recorder.tracer("notifications")
+    seen = []
+
+    def handler(body):
+        seen.append((body, trace.get_current_span().get_span_context()))
+        return "handled"
+
+    for properties in (SimpleNamespace(headers=None), SimpleNamespace(headers={})):
+        result = ts.consume_traced(tracer, "order-created", properties, b"payload", handler)
+        assert result == "handled", f"consume_traced returns what handler(body) returned, 'handled'; got {result!r}"
+    spans = recorder.spans()
+    consumers = [s for s in spans if s.kind == SpanKind.CONSUMER]
+    assert len(consumers) == 2 and all(s.parent is None for s in consumers), (
+        f"a message with no headers (None or empty) carries no trace: each CONSUMER span starts a new trace "
+        f"(a root)\n{listing(spans)}")
+    assert [body for body, _ in seen] == [b"payload", b"payload"], "handler gets the body"
+    assert [format(ctx.span_id, "016x") for _, ctx in seen] == [span_id(s) for s in consumers], \
+        "the CONSUMER span is the current span while handler runs"
+    assert all(s.name == "process order-created" for s in consumers), f"named 'process <queue>'\n{listing(spans)}"
+
+
+def test_consume_traced_records_and_re_raises(recorder):
+    tracer = recorder.tracer("notifications")
+
+    def handler(body):
+        raise ValueError("cannot notify")
+
+    with pytest.raises(ValueError, match="cannot notify"):
+        ts.consume_traced(tracer, "order-created", SimpleNamespace(headers=None), b"x", handler)
+        pytest.fail("the handler raised ValueError: consume_traced must let it propagate")
+    consumer = the(recorder.spans(), "notifications", SpanKind.CONSUMER, "processing a message whose handler raised")
+    assert consumer.status.status_code == StatusCode.ERROR, f"the CONSUMER span is ERROR, got {consumer.status.status_code.name}"
+    events = [e for e in consumer.events if e.name == "exception"]
+    assert events and events[0].attributes.get("exception.type") == "ValueError", \
+        f"the exception is recorded on the CONSUMER span, events: {[e.name for e in consumer.events]}"
 
 
 # ------------------------------------------------------------------ the three services, end to end
@@ -359,6 +492,8 @@ def test_two_checkouts_are_two_traces(system):
 
 @pytest.mark.rabbitmq
 def test_concurrent_checkouts_never_cross_traces(system):
+    """Guards ``instrument_flask``: "the span is the **current** span while the view runs ... and is no
+    longer current afterwards" and "**ended** when the request ends", per request: one checkout, one trace."""
     results = []
 
     def checkout(n):
@@ -367,11 +502,14 @@ def test_concurrent_checkouts_never_cross_traces(system):
         except Exception as exc:  # reported by the assertion below, not lost in the thread
             results.append(f"{type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=checkout, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    # The 6 gateway requests run the module's code together, line by line in step (lab/race.py): a span
+    # or a context token kept anywhere but on its own request is taken by another request.
+    with interleaved(ts, threads=6):
+        threads = [threading.Thread(target=checkout, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
     assert results == [201] * 6, f"6 concurrent checkouts should all answer 201, got {results}"
     for _ in range(6):
         assert system.worker.run_once(timeout=3), "a message is missing from the queue"

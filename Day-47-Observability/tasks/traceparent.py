@@ -12,7 +12,9 @@ Contract:
 - ``parse_traceparent(header)`` returns a ``TraceParent`` or ``None`` when the header is absent or
   invalid (the receiver then starts a new trace; it never raises). Leading and trailing spaces and
   tabs (HTTP's optional whitespace) are ignored.
-- Every field is lower-case hex of its exact length; upper-case hex is invalid.
+- Every field is lower-case hex of its exact length: the characters ``0-9`` and ``a-f`` only, so
+  upper-case hex, a sign, ``_``, a ``0x`` prefix, whitespace or another script's digits are invalid
+  (``int(field, 16)`` accepts all of those but upper case).
 - Version ``ff`` is invalid. Version ``00`` is exactly the four fields (55 characters), nothing more.
 - A higher version (``01`` to ``fe``) is parsed by its first four fields: after the flags comes
   either the end of the header or a ``-`` followed by anything (fields a later version may add).
