@@ -12,10 +12,17 @@ modules under test go through it in step:
   in its current call into the modules and is moving towards it. So threads that reach
   ``if available >= n`` together all check before any of them acts;
 - a thread is not waited for while it cannot move: stopped at a ``with`` while another thread is
-  inside a ``with`` block of the code (the learner's lock doing its job), or showing no progress
-  for ``quiet`` seconds (asleep, done, blocked on something else; not one queueing at a ``with``,
-  which moves as soon as the lock is handed on to it). When every thread waited for waits itself,
-  nobody would come, and they go on; no thread waits more than ``patience`` at one line.
+  inside a ``with`` block of the code (the learner's lock doing its job), or stalled: no progress
+  for ``quiet`` seconds during which the operating system shows it neither ran nor waits to run
+  (asleep, done, blocked on something else; not one queueing at a ``with``, which moves as soon as
+  the lock is handed on to it). When every thread waited for waits itself, nobody would come, and
+  they go on; no thread waits at one line for more than ``patience`` seconds of the process's CPU time.
+
+On a loaded machine the whole process may get no CPU for longer than ``quiet``: time the threads
+were not given is not held against them. A thread that the scheduler keeps waiting (state ``R`` in
+``/proc``) or that used CPU time (``time.pthread_getcpuclockid``; a thread waiting for the GIL wakes
+every switch interval) is not stalled, and patience runs on CPU time, with a wall-clock bound of
+``patience`` x 200 so that nothing can wait for ever.
 
 The helper only delays threads at line boundaries: code that is correct stays correct under it,
 and a lock that is there makes the others queue as it should. It is harness code: the instructor's
@@ -51,12 +58,22 @@ def _settrace(function) -> None:
         sys.settrace(function)
 
 
-class _Thread:
-    """What the helper knows of one traced thread."""
+# Patience runs on the process's CPU time; in wall-clock time a thread waits at most this many times it.
+WALL_BOUND = 200
 
-    __slots__ = ("depth", "driver", "entered", "entering", "holding", "passed", "progress", "stalled", "waiting")
+
+class _Thread:
+    """What the helper knows of one traced thread (made in that thread)."""
+
+    __slots__ = ("clock", "depth", "driver", "entered", "entering", "holding", "passed", "progress", "stalled",
+                 "stat", "waiting")
 
     def __init__(self, driver: bool = False):
+        try:
+            self.clock = time.pthread_getcpuclockid(threading.get_ident())  # its CPU time
+        except (AttributeError, OSError):
+            self.clock = None
+        self.stat = f"/proc/self/task/{threading.get_native_id()}/stat"  # its state, where /proc is mounted
         self.driver = driver  # entered the block: it starts the others, so never waits for them to come
         self.entered = False  # has run the code under test
         self.depth = 0  # frames of the code under test on its stack
@@ -66,6 +83,23 @@ class _Thread:
         self.progress = 0  # Python calls and lines run so far; only the thread itself writes it
         self.stalled = False  # no progress while another waited for it: not waited for until it moves
         self.waiting = False  # waiting before a line for the others
+
+
+    def activity(self) -> int:
+        """Its CPU time in ns (-1 where unknown), or 0 while it waits for a CPU: what changes while it
+        runs or could run. A thread that has ended reads as idle."""
+        try:
+            with open(self.stat, "rb") as stat:
+                if stat.read().rpartition(b")")[2].split()[0] == b"R":
+                    return 0  # runnable: the scheduler has not given it a CPU yet
+        except (OSError, IndexError):
+            pass
+        if self.clock is None:
+            return -1
+        try:
+            return time.clock_gettime_ns(self.clock)
+        except OSError:
+            return -1
 
 
 class _Meeting:
@@ -204,19 +238,21 @@ class Interleaving:
                 meeting = self._open[line] = _Meeting()
             meeting.members.add(me)
             me.waiting = True
-            deadline = time.monotonic() + self.patience
+            cpu_limit = time.process_time() + self.patience
+            wall_limit = time.monotonic() + self.patience * WALL_BOUND
             watched, since = [], 0.0
             while meeting.open:
                 running = self._must_wait(me, line, meeting.members)
-                if gathering() or (running and time.monotonic() < deadline):
+                if gathering() or (running and time.process_time() < cpu_limit and time.monotonic() < wall_limit):
                     if not watched:
-                        watched, since = [(t, t.progress) for t in running], time.monotonic()
+                        watched, since = [(t, t.progress, t.activity()) for t in running], time.monotonic()
                     self._lock.wait(self.quiet)
                     if time.monotonic() - since >= self.quiet:
-                        for t, progress in watched:
+                        for t, progress, activity in watched:
                             # Asleep, done or blocked: go on without it until it moves. Not one at a
                             # ``with``: it is queueing for a lock being handed from thread to thread.
-                            if t.progress == progress and not t.waiting and t.entering != t.progress:
+                            if (t.progress == progress and not t.waiting and t.entering != t.progress
+                                    and activity != 0 and t.activity() == activity):
                                 t.stalled = True
                         watched = []
                     continue
@@ -279,7 +315,8 @@ def interleaved(*modules: ModuleType, threads: int = 0, gathering: float = 2.0, 
 
     ``modules`` are the modules under test (what ``load_task`` returned). Before a line of their code
     a thread waits for the other threads that have yet to run it, while any thread is moving (at most
-    ``patience`` seconds; a thread that does not move for ``quiet`` seconds is not waited for).
+    ``patience`` seconds of the process's CPU time; a thread that does not move for ``quiet`` seconds,
+    in which it neither ran nor waited for a CPU, is not waited for).
 
     ``threads``: how many threads, started inside the block, the test expects to run that code
     together. Threads that arrive one by one (requests over real HTTP, each parsed on its own server

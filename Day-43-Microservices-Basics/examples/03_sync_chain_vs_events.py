@@ -282,9 +282,10 @@ def main() -> int:
         return 1
     channel = admin.channel()
     try:
-        # Topology: the queue outlives its consumer (that is the point), and expires 60 s after last use.
+        # Topology: the queue outlives its consumer (that is the point), and expires 60 s after last use
+        # (durable: RabbitMQ 4.3 refuses queues that are neither durable nor exclusive).
         channel.exchange_declare(exchange, "topic", auto_delete=True)
-        channel.queue_declare(queue_name, arguments={"x-expires": 60_000})
+        channel.queue_declare(queue_name, durable=True, arguments={"x-expires": 60_000})
         channel.queue_bind(queue_name, exchange, routing_key="order.placed")
 
         fulfilled: queue.Queue = queue.Queue()

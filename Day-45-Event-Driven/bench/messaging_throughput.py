@@ -45,12 +45,26 @@ WINDOW = max(1, int(os.environ.get("BENCH_WINDOW", "1000")))
 SMALL_WINDOW = 64
 PREFETCHES = (1, 20, max(2, int(os.environ.get("BENCH_PREFETCH", "200"))))
 REDIS_OPS = max(100, int(os.environ.get("BENCH_REDIS_OPS", "10000")))
-QUEUE_VERSION = int(os.environ.get("BENCH_QUEUE_VERSION", "1"))  # classic queue storage: 1 (default) or 2
+# Classic queue storage: 1 or 2 on RabbitMQ 3.10-4.2; unset, the broker's default (1 before 3.13, 2 since).
+# RabbitMQ 4.3 removed version 1.
+QUEUE_VERSION = int(os.environ["BENCH_QUEUE_VERSION"]) if os.environ.get("BENCH_QUEUE_VERSION") else None
 ROUNDS = 3
 PHASE_BUDGET = 8.0  # seconds: a phase starts no new round after this, so a loaded machine still finishes
 BODY = b"x" * 256
 SLOW_SHARE = 10  # the one-at-a-time modes send 1/SLOW_SHARE as many: their rate settles quickly
 
+
+
+def storage(broker_version) -> str:
+    """Which classic queue storage the bench's queue has: the one asked for, or the broker's default."""
+    if QUEUE_VERSION:
+        return f"version {QUEUE_VERSION}"
+    text = broker_version.decode() if isinstance(broker_version, bytes) else str(broker_version)
+    try:
+        major, minor = (int(part) for part in text.split(".")[:2])
+    except ValueError:
+        return "the broker's default storage"
+    return f"version {1 if (major, minor) < (3, 13) else 2}, the broker's default"
 
 def load_example(filename: str):
     """Import an example as a module (a file name that starts with a digit cannot be imported by name)."""
@@ -211,7 +225,8 @@ def bench_rabbitmq() -> bool:
     confirming.confirm_delivery()
     try:
         plain.queue_declare(
-            queue, durable=True, arguments={"x-expires": 120_000, "x-queue-version": QUEUE_VERSION}
+            queue, durable=True,
+            arguments={"x-expires": 120_000, **({"x-queue-version": QUEUE_VERSION} if QUEUE_VERSION else {})},
         )
         goals = []
         for persistent in (False, True):
@@ -219,7 +234,7 @@ def bench_rabbitmq() -> bool:
             kind = "persistent (delivery_mode 2)" if persistent else "transient (delivery_mode 1)"
             print_table(
                 f"RabbitMQ {version}: publishing {len(BODY)}-byte {kind} messages to a durable classic queue "
-                f"(version {QUEUE_VERSION})",
+                f"({storage(version)})",
                 "msg",
                 rows,
             )

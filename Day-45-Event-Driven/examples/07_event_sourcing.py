@@ -287,6 +287,9 @@ def concurrent_withdrawals(url: str, account_id: str) -> tuple[str, str]:
 def await_lock_wait(conn: psycopg.Connection, pid: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        # ``conn`` is inside a transaction, and pg_stat_activity is read once per transaction: drop that
+        # snapshot, or every poll sees the first one.
+        conn.execute("SELECT pg_stat_clear_snapshot()")
         row = conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
         if row and row[0] == "Lock":
             return

@@ -86,7 +86,7 @@ def test_amqp_clean_up_deletes_queues_and_exchanges():
     queue, exchange, never_made = names.new("q"), names.new("x"), names.new("ghost")
     with pika.BlockingConnection(pika.URLParameters(url)) as connection:
         channel = connection.channel()
-        channel.queue_declare(queue)
+        channel.queue_declare(queue, durable=True)  # RabbitMQ 4.3 refuses transient non-exclusive queues
         channel.exchange_declare(exchange, "topic")
     delete_amqp_names(url, names.issued)
     with pika.BlockingConnection(pika.URLParameters(url)) as connection:

@@ -64,7 +64,7 @@ def channel(settings):
 def listener(names, settings, channel):
     """A queue bound to every order event on the test exchange, as notifications-service's would be."""
     queue = names.new("listener")
-    channel.queue_declare(queue, durable=False, auto_delete=False)
+    channel.queue_declare(queue, durable=True, arguments={"x-expires": 120_000})  # 4.3 refuses transient ones
     channel.queue_bind(queue, settings.service.events_exchange, routing_key="order.*")
     return queue
 

@@ -78,7 +78,7 @@ def test_registration_and_an_order_flow_through_the_broker(settings, channel, na
     exchange = settings.service.events_exchange
     declare_topology(channel, topology(settings.service))  # as the consumer does; idempotent
     sink = names.new("sink")
-    channel.queue_declare(sink)
+    channel.queue_declare(sink, durable=True, arguments={"x-expires": 120_000})  # 4.3 refuses transient ones
     for key in ("user.registered", "credit.#"):
         channel.queue_bind(sink, exchange, routing_key=key)
 

@@ -103,16 +103,19 @@ def test_a_reservation_waits_for_a_concurrent_one_and_rereads_the_balance(engine
     thread.start()
     try:
         deadline = time.monotonic() + 30
-        with engine.connect() as watcher:
-            def waiting_for_a_lock():
+
+        def waiting_for_a_lock():
+            # A transaction of its own each time: pg_stat_activity is read once per transaction, and a
+            # watcher that kept one open would look at the same snapshot for ever.
+            with engine.connect() as watcher:
                 return watcher.execute(text(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                     "AND datname = current_database()")).scalar_one()
 
-            while not waiting_for_a_lock():
-                assert thread.is_alive(), "the second reservation finished while the first held the row lock"
-                assert time.monotonic() < deadline, "the second reservation never reached the row lock"
-                time.sleep(0.02)
+        while not waiting_for_a_lock():
+            assert thread.is_alive(), "the second reservation finished while the first held the row lock"
+            assert time.monotonic() < deadline, "the second reservation never reached the row lock"
+            time.sleep(0.02)
         assert "done" not in outcome
     finally:
         first.commit()
