@@ -13,13 +13,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from chassis.system_manifest import CONSUMER, load_system_manifest
 
 DAY_48 = Path(__file__).resolve().parent
 PROCFILE = DAY_48 / "Procfile"
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
-SERVICES = ("users", "orders", "notifications")
-DEFAULT_PORTS = {"gateway": 8080, "users": 5001, "orders": 5002, "notifications": 5003}
-WEB_PROCESSES = ("gateway", *SERVICES)
+# What system.toml says, under the names the Procfile, the tests and the bench use.
+SYSTEM = load_system_manifest()
+GATEWAY = SYSTEM.gateway.short_name  # "gateway"
+SERVICES = tuple(service.short_name for service in SYSTEM.services)  # ("users", "orders", "notifications")
+DEFAULT_PORTS = {process.local_name: process.port for process in SYSTEM.web_processes}
+WEB_PROCESSES = tuple(DEFAULT_PORTS)
+
+
+# The variables the Procfile's commands read, set by SystemConfig.environment() for each process.
+def port_variable(process: str) -> str:
+    return f"{process.upper()}_PORT"
+
+
+def database_url_variable(service: str) -> str:
+    return f"{service.upper()}_DATABASE_URL"
+
+
+def queue_variable(service: str) -> str:
+    return f"{service.upper()}_QUEUE"
 
 
 def read_procfile(path: Path = PROCFILE) -> dict[str, str]:
@@ -49,11 +66,15 @@ class SystemConfig:
 
     @property
     def gateway_url(self) -> str:
-        return self.url("gateway")
+        return self.url(GATEWAY)
+
+    def consumer_queue(self, service: str) -> str:
+        """The queue a service's consumer reads: named after the service, behind this system's prefix."""
+        return f"{self.queue_prefix}{SYSTEM.service(service).name}"
 
     @property
     def consumer_queues(self) -> list[str]:
-        return [f"{self.queue_prefix}{service}-service" for service in SERVICES]
+        return [self.consumer_queue(s.short_name) for s in SYSTEM.services if s.has(CONSUMER)]
 
     @property
     def spans_file(self) -> Path:
@@ -78,11 +99,12 @@ class SystemConfig:
             "JWKS_URL": f"{self.url('users')}/.well-known/jwks.json",
         })
         for process, port in self.ports.items():
-            env[f"{process.upper()}_PORT"] = str(port)
-        for service in SERVICES:
-            env[f"{service.upper()}_DATABASE_URL"] = self.database_url(service)
-            env[f"{service.upper()}_URLS"] = self.url(service)
-            env[f"{service.upper()}_QUEUE"] = f"{self.queue_prefix}{service}-service"
+            env[port_variable(process)] = str(port)
+        for service in SYSTEM.services:
+            env[database_url_variable(service.short_name)] = self.database_url(service.short_name)
+            env[service.instances_variable] = self.url(service.short_name)
+            if service.has(CONSUMER):
+                env[queue_variable(service.short_name)] = self.consumer_queue(service.short_name)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
         else:

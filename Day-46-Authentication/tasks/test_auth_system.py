@@ -36,7 +36,9 @@ Each clause of the contract (the stub's docstring) and the tests that guard it:
   -> test_a_key_rotation_is_picked_up_through_the_jwks, test_unknown_kids_do_not_flood_the_auth_service
 - ... GET /me and GET /admin/reports -> test_login_then_call_the_resource_service, test_the_admin_endpoint_needs_the_admin_role
 - ... a valid token: RS256 only, a key of the JWKS, typ at+jwt, exact iss and aud, not expired, sub
-  and exp present -> test_a_forged_or_wrong_token_is_401 (16 forgeries)
+  and exp present -> test_a_forged_or_wrong_token_is_401 (17 forgeries)
+- ... the key from the JWKS at JWKS_URL only, never from the token's jwk or jku header
+  -> test_the_token_never_supplies_its_own_key (the attacker's JWKS on a real port)
 - ... LEEWAY (default 30) on exp and nbf -> test_the_leeway_allows_a_little_clock_skew_and_no_more
 - ... no Bearer header: 401, WWW-Authenticate: Bearer realm="orders" -> test_no_token_is_401_not_403,
   test_a_garbage_authorization_header_is_401
@@ -58,6 +60,7 @@ import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import RSAAlgorithm
 
 from lab import load_task
 from lab.reachable_strings import reachable_strings
@@ -410,13 +413,13 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def forge(key, *, kid="k1", alg="RS256", typ="at+jwt", **changes) -> str:
+def forge(key, *, kid="k1", alg="RS256", typ="at+jwt", extra_header=None, **changes) -> str:
     now = int(time.time())
     claims = {"iss": ISSUER, "sub": "alice", "aud": AUDIENCE, "iat": now, "exp": now + 300,
               "jti": uuid.uuid4().hex, "roles": ["customer"]}
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
-    headers = {"kid": kid, "typ": typ}
+    headers = {"kid": kid, "typ": typ, **(extra_header or {})}
     return jwt.encode(claims, key, algorithm=alg, headers=headers)
 
 
@@ -470,6 +473,32 @@ def test_a_forged_or_wrong_token_is_401(system, rsa_key, attacker_key, forgery):
     token = FORGERIES[forgery](rsa_key, attacker_key)
     assert_rejected(system.get("/me", token), f"a token with {forgery}")
     assert_rejected(system.get("/admin/reports", token), f"a token with {forgery}, on /admin/reports")
+
+
+KEYS_FROM_THE_TOKEN = {
+    "its own key embedded in a jwk header (kid k1)": ("jwk", "k1"),
+    "a jku header pointing at the attacker's JWKS (kid k1)": ("jku", "k1"),
+    "a jku header pointing at the attacker's JWKS (a kid only there)": ("jku", "attacker-1"),
+}
+
+
+@pytest.mark.parametrize("attack", list(KEYS_FROM_THE_TOKEN))
+def test_the_token_never_supplies_its_own_key(system, attacker_key, attacker_jwks, attack):
+    where, kid = KEYS_FROM_THE_TOKEN[attack]
+    if where == "jwk":
+        extra = {"jwk": {**RSAAlgorithm.to_jwk(attacker_key.public_key(), as_dict=True), "kid": kid}}
+    else:
+        extra = {"jku": attacker_jwks.url}
+    token = forge(attacker_key, kid=kid, extra_header=extra, sub="root", roles=["admin"])
+    response = system.get("/admin/reports", token)
+    assert response.status_code != 200, (
+        f"a token signed by the attacker's key, with {attack}, was ACCEPTED as root with the admin role: the resource "
+        "service verified it with a key the token itself supplied. The token is attacker input until its signature "
+        "is verified: take keys from the JWKS at JWKS_URL alone (one PyJWKClient) and ignore jwk, jku and x5u headers")
+    assert_rejected(response, f"a token signed by the attacker's key, with {attack}")
+    assert attacker_jwks.fetches == 0, (
+        f"the resource service fetched the JWKS at the token's jku URL ({attacker_jwks.fetches} request(s)): a token "
+        "never says where its keys are; JWKS_URL does")
 
 
 def test_the_leeway_allows_a_little_clock_skew_and_no_more(serve, users, rsa_key):

@@ -28,7 +28,8 @@ Each clause of the contract (the stub's docstring) and the tests that guard it:
 - issuer: exactly -> test_attack_is_refused (issuer cases)
 - audience: a str or a list containing it exactly -> test_attack_is_refused (audience cases),
   test_an_audience_list_that_contains_ours_is_accepted
-- jku, x5u and jwk headers ignored; the key from keys alone -> test_attack_is_refused (jku, x5u, jwk)
+- jku, x5u and jwk headers ignored; the key from keys alone -> test_attack_is_refused (jku, x5u, jwk),
+  test_a_jku_header_is_never_fetched (the attacker's JWKS on a real port)
 - none or HMAC algorithms configured: ValueError -> test_symmetric_or_none_algorithms_are_refused_when_configured
 - nothing but InvalidToken leaves verify -> test_random_damage_never_raises_anything_but_invalid_token, assert_refused
 """
@@ -298,6 +299,18 @@ def test_attack_is_refused(verifier, rsa_key, rsa_key_2, attacker_key, attack):
     make, reasons = ATTACKS[attack]
     token = make({"k1": rsa_key, "k2": rsa_key_2, "attacker": attacker_key})
     assert_refused(verifier, token, reasons, f"a token with {attack}")
+
+
+@pytest.mark.parametrize("kid, reasons", [("k1", {"signature"}), ("attacker-1", {"unknown_kid"})])
+def test_a_jku_header_is_never_fetched(verifier, attacker_key, attacker_jwks, kid, reasons):
+    token = sign(attacker_key, header(kid=kid, jku=attacker_jwks.url), claims(sub="admin"))
+    assert_refused(verifier, token, reasons,
+                   f"a token signed by the attacker's key, kid {kid!r}, whose jku header points at the attacker's JWKS "
+                   "(served for real, with that kid in it)")
+    assert attacker_jwks.fetches == 0, (
+        f"verify() fetched the JWKS at the token's jku URL ({attacker_jwks.fetches} request(s)): the token is attacker "
+        "input until its signature is verified, so it never names the key that verifies it. Use self.keys alone, "
+        "and let kid only select among them")
 
 
 def test_a_key_of_the_wrong_type_for_the_algorithm_is_refused(rsa_key, ec_key):

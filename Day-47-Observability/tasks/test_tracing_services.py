@@ -21,6 +21,9 @@ Each clause of the contract (the stub's docstring) and the tests that guard it:
   -> test_traced_request_uses_the_session_given
 - ... ERROR on a response >= 400 or an exception (recorded, re-raised) -> test_traced_request_marks_an_error_response,
   test_traced_request_records_a_connection_error_and_re_raises
+- instrument_flask and traced_request: the request's credentials (Authorization, X-API-Key) still travel,
+  but the spans record only the attributes named, never a header's value
+  -> test_credentials_travel_but_never_reach_a_span
 - publish_traced: a PRODUCER span "publish <queue>", child of the current span; the body to the
   queue on the default exchange, this span's traceparent PLUS the caller's headers; messaging
   attributes -> test_publish_traced_keeps_the_callers_headers, test_the_message_carries_the_producer_spans_traceparent,
@@ -273,6 +276,28 @@ def test_traced_request_records_a_connection_error_and_re_raises(recorder):
     client = the(recorder.spans(), "caller", SpanKind.CLIENT, "the failed GET")
     assert client.status.status_code == StatusCode.ERROR, f"a failed call's CLIENT span is ERROR, got {client.status.status_code.name}"
     assert any(e.name == "exception" for e in client.events), "the exception is recorded on the CLIENT span"
+
+
+CREDENTIALS = {"Authorization": "Bearer tok-5ecret-4a7c", "X-API-Key": "sk_0123456789abcdef_key-5ecret-91d2"}
+
+
+def test_credentials_travel_but_never_reach_a_span(recorder, serve):
+    tracer = recorder.tracer("svc")
+    response = ts.traced_request(tracer, "GET", f"{serve(echo_app)}/stock", headers=CREDENTIALS, timeout=5)
+    sent = received(response)
+    assert (sent.get("authorization"), sent.get("x-api-key")) == tuple(CREDENTIALS.values()), \
+        f"traced_request must still send the caller's Authorization and X-API-Key headers, the server got {sorted(sent)}"
+    flask_app(tracer).test_client().get("/items/7", headers=CREDENTIALS)
+    spans = recorder.spans()
+    assert len(spans) >= 2, f"expected the CLIENT span of traced_request and the SERVER span of the app\n{listing(spans)}"
+    found = [(f"{s.kind.name} {s.name!r}", key) for s in spans
+             for key, value in [*s.attributes.items(), *((f"event {e.name}: {k}", v) for e in s.events
+                                                         for k, v in e.attributes.items())]
+             if "5ecret" in str(value)]
+    assert not found, (
+        f"a credential from the request headers is recorded on a span ({found[:3]}): everyone who can read the traces "
+        "can now use it. Record the attributes the contract names (method, route or url.full, status code), never "
+        "header values")
 
 
 def test_traced_request_uses_the_session_given(recorder, serve):

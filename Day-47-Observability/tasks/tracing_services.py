@@ -22,6 +22,10 @@ one is never set) and propagates with ``opentelemetry.propagate.inject`` / ``ext
 | ``traced_request(tracer, method, url, *, session=None, **kwargs)`` | CLIENT, ``"<METHOD>"`` | child of the current span; sends the request through ``session`` when one is given (else ``requests``) with ``traceparent`` for **this** span in the request headers, keeping the caller's headers; attributes ``http.request.method``, ``url.full``, ``http.response.status_code``; status ERROR on a response >= 400 or an exception (recorded, re-raised); returns the ``requests.Response`` |
 | ``publish_traced(channel, tracer, queue, body, *, headers=None)`` | PRODUCER, ``"publish <queue>"`` | child of the current span; publishes ``body`` to ``queue`` on the default exchange with this span's ``traceparent`` in the message's ``headers`` (plus ``headers``); attributes ``messaging.system="rabbitmq"``, ``messaging.destination.name=queue`` |
 | ``consume_traced(tracer, queue, properties, body, handler)`` | CONSUMER, ``"process <queue>"`` | parent: the context extracted from ``properties.headers`` (absent headers: a new trace); current while ``handler(body)`` runs; returns its result; status ERROR if it raises (recorded, re-raised); same messaging attributes |
+
+Spans record the attributes above and nothing else from a request: no header's value reaches a span
+attribute or event, so credentials (``Authorization``, API keys, cookies) travel with the request
+and never into the tracing backend.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 
-from api_gateway.routes import GATEWAY_PREFIX, RoutingTable
+from api_gateway.routing_table import GATEWAY_PREFIX, RoutingTable
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 COMPONENT_KINDS_RENAMED = ("schemas", "responses", "parameters", "examples", "requestBodies", "headers",

@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from chassis.config import ConfigError, ServiceConfig
+from chassis.system_manifest import load_system_manifest
 
-SERVICE_NAME = "api-gateway"
-USERS, ORDERS, NOTIFICATIONS = "users-service", "orders-service", "notifications-service"
-# The environment variable that lists each upstream's instances when no Consul agent is configured.
-INSTANCE_VARIABLES = {USERS: ("USERS_URLS", "http://127.0.0.1:5001"),
-                      ORDERS: ("ORDERS_URLS", "http://127.0.0.1:5002"),
-                      NOTIFICATIONS: ("NOTIFICATIONS_URLS", "http://127.0.0.1:5003")}
+# system.toml is read here, once, because the routing table and the app factory import these names;
+# it ships next to the chassis in the image, so a missing file fails the import, not a request.
+_SYSTEM = load_system_manifest()
+SERVICE_NAME = _SYSTEM.gateway.name
+USERS, ORDERS, NOTIFICATIONS = "users-service", "orders-service", "notifications-service"  # the routing table's upstreams
+# Each upstream's environment variable listing its instances when no Consul agent is configured, and
+# the local instance it defaults to (the port `make run` gives it).
+INSTANCE_VARIABLES = {service.name: (service.instances_variable, f"http://127.0.0.1:{service.port}")
+                      for service in _SYSTEM.services}
+DEFAULT_JWKS_URL = f"{INSTANCE_VARIABLES[USERS][1]}/.well-known/jwks.json"
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Settings:
     circuit_failure_threshold: int = 5
     circuit_reset_seconds: float = 10.0
     discovery_cache_seconds: float = 5.0
-    jwks_url: str = "http://127.0.0.1:5001/.well-known/jwks.json"
+    jwks_url: str = DEFAULT_JWKS_URL
     jwt_issuer: str = "users-service"
     jwt_audience: str = "week7-api"
 
@@ -77,7 +82,7 @@ class Settings:
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             problems.append(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}")
         users = upstream_urls[USERS]
-        jwks_url = text("JWKS_URL", f"{users[0] if users else 'http://127.0.0.1:5001'}/.well-known/jwks.json")
+        jwks_url = text("JWKS_URL", f"{users[0]}/.well-known/jwks.json" if users else DEFAULT_JWKS_URL)
         if not jwks_url.startswith(("http://", "https://")):
             problems.append(f"JWKS_URL must be an http(s) URL, got {jwks_url!r}")
 

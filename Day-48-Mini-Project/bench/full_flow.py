@@ -39,7 +39,7 @@ DAY_48 = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(DAY_48), str(DAY_48.parent)]
 
 from lab.resources import delete_amqp_names
-from local_system import SERVICES, LocalProcesses, SystemConfig
+from local_system import WEB_PROCESSES, LocalProcesses, SystemConfig
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "20"))
 ORDERS = int(os.environ.get("BENCH_REQUESTS", "400"))
@@ -120,7 +120,7 @@ def reads_per_second(url: str, count: int) -> float:
 def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="day48-bench-"))
     run = uuid.uuid4().hex[:8]
-    config = SystemConfig(state_dir=state / "state", ports={p: free_port() for p in ("gateway", *SERVICES)},
+    config = SystemConfig(state_dir=state / "state", ports={p: free_port() for p in WEB_PROCESSES},
                           events_exchange=f"bench-{run}-events", queue_prefix=f"bench-{run}-", log_level="WARNING",
                           extra={"RATE_LIMIT_PER_IP": "10000000", "RATE_LIMIT_PER_USER": "10000000"})
     processes = LocalProcesses(config, state / "logs")

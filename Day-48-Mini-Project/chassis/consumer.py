@@ -1,91 +1,28 @@
-"""The idempotent consumer and its RabbitMQ topology.
+"""The idempotent consumer: ``handle_delivery`` applies one delivery at most once.
 
-Topology (``declare_topology``): a durable topic exchange events are published to; per consuming
-service a durable quorum queue bound to the event types it wants; a dead-letter exchange and
-queue the service's failed deliveries end in. The quorum queue counts deliveries
-(``x-delivery-count``) and, as a backstop for consumers that die mid-message, dead-letters by
-itself after ``x-delivery-limit``.
-
-``handle_delivery`` applies one delivery at most once: the handler's changes and the inbox row
-commit in one transaction, the ack comes after the commit, a delivery whose event id is already
-in the inbox is acked and dropped, and a failing one is requeued until its ``max_attempts``-th
-attempt, then dead-lettered. Create the inbox at start with ``inbox_metadata.create_all(engine)``.
+The handler's changes and the event's inbox row (chassis/inbox.py) commit in one unit of work
+(chassis/unit_of_work.py); the ack comes after the commit; a delivery whose event id is already in
+the inbox is acked and dropped; a failing one is requeued until its ``max_attempts``-th attempt,
+then dead-lettered. The queues it reads are declared by chassis/topology.py.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from chassis.events import Event, InvalidEvent, trace_context_of
 from chassis.metrics import ServiceMetrics
+from chassis.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-inbox_metadata = MetaData()
-
-inbox = Table(
-    "inbox", inbox_metadata,
-    Column("event_id", String(64), primary_key=True),
-    Column("event_type", String(200), nullable=False),
-    Column("processed_at", DateTime(timezone=True), nullable=False, default=lambda: datetime.now(UTC)),
-)
-
 PROCESSED, DUPLICATE, RETRY, DEAD_LETTERED = "processed", "duplicate", "retry", "dead_lettered"
 
-Handler = Callable[[Session, Event], None]
-
-
-@dataclass(frozen=True)
-class Topology:
-    exchange: str  # the topic exchange every service publishes to
-    queue: str  # this service's queue
-    binding_keys: tuple[str, ...]  # "order.*", "user.registered"
-    dead_letter_exchange: str
-    dead_letter_queue: str
-    max_attempts: int = 5
-
-    @classmethod
-    def for_service(cls, exchange: str, service_name: str, binding_keys, max_attempts: int = 5) -> Topology:
-        return cls(exchange, service_name, tuple(binding_keys), f"{service_name}.dead-letter",
-                   f"{service_name}.dead-letter", max_attempts)
-
-
-def declare_exchange(channel, exchange: str) -> None:
-    """The topic exchange, with an alternate exchange: an event no queue is bound for is kept in
-    ``<exchange>.unrouted`` for an operator to see, instead of being dropped or, published with
-    ``mandatory``, coming back and holding up the outbox rows behind it."""
-    unrouted = f"{exchange}.unrouted"
-    channel.exchange_declare(unrouted, exchange_type="fanout", durable=True)
-    channel.queue_declare(unrouted, durable=True)
-    channel.queue_bind(unrouted, unrouted)
-    channel.exchange_declare(exchange, exchange_type="topic", durable=True,
-                             arguments={"alternate-exchange": unrouted})
-
-
-# --8<-- [start:topology]
-def declare_topology(channel, topology: Topology) -> None:
-    """Declare (idempotently) the exchange, the service's queue with its bindings, and its DLX + DLQ."""
-    declare_exchange(channel, topology.exchange)
-    channel.exchange_declare(topology.dead_letter_exchange, exchange_type="fanout", durable=True)
-    channel.queue_declare(topology.dead_letter_queue, durable=True)
-    channel.queue_bind(topology.dead_letter_queue, topology.dead_letter_exchange)
-    channel.queue_declare(topology.queue, durable=True, arguments={
-        "x-queue-type": "quorum",
-        "x-dead-letter-exchange": topology.dead_letter_exchange,
-        "x-delivery-limit": topology.max_attempts,
-    })
-    for key in topology.binding_keys:
-        channel.queue_bind(topology.queue, topology.exchange, routing_key=key)
-# --8<-- [end:topology]
+Handler = Callable[[UnitOfWork, Event], None]
 
 
 def attempt_number(properties) -> int:
@@ -94,21 +31,14 @@ def attempt_number(properties) -> int:
 
 
 # --8<-- [start:handle_delivery]
-def record_in_inbox(session: Session, event: Event) -> bool:
-    """Insert the inbox row; False when the event was already processed (or is being, elsewhere)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(inbox).values(event_id=event.id, event_type=event.type,
-                                             processed_at=datetime.now(UTC))
-    statement = statement.on_conflict_do_nothing(index_elements=["event_id"]).returning(inbox.c.event_id)
-    return session.execute(statement).scalar_one_or_none() is not None
-
-
-def handle_delivery(channel, method, properties, body: bytes, *, engine: Engine, handler: Handler,
-                    max_attempts: int = 5, metrics: ServiceMetrics | None = None, tracer=None) -> str:
+def handle_delivery(channel, method, properties, body: bytes, *, unit_of_work: Callable[[], UnitOfWork],
+                    handler: Handler, max_attempts: int = 5, metrics: ServiceMetrics | None = None,
+                    tracer=None) -> str:
     """Apply one delivery at most once and settle it; returns the outcome.
 
-    ``handler(session, event)`` makes its changes through ``session``; they commit together with
-    the inbox row. Matches pika's ``on_message_callback`` once the keywords are bound.
+    ``handler(uow, event)`` makes its changes in the unit of work ``unit_of_work()`` makes; they
+    commit together with the inbox row. Matches pika's ``on_message_callback`` once the keywords
+    are bound.
     """
     try:
         event = Event.from_json(body)
@@ -123,10 +53,10 @@ def handle_delivery(channel, method, properties, body: bytes, *, engine: Engine,
         with tracer.start_as_current_span(f"{event.type} process", kind=trace.SpanKind.CONSUMER,
                                           attributes={"messaging.message.id": event.id}):
             try:
-                with Session(engine) as session, session.begin():
-                    fresh = record_in_inbox(session, event)
+                with unit_of_work() as uow:
+                    fresh = uow.record_delivery(event)
                     if fresh:
-                        handler(session, event)
+                        handler(uow, event)
             except Exception:
                 attempt = attempt_number(properties)
                 if attempt >= max_attempts:

@@ -1,10 +1,14 @@
-"""The service's database engine and schema creation, for PostgreSQL and SQLite alike."""
+"""The service's database engine and schema creation, and the two places where PostgreSQL and SQLite
+differ under the services' SQL, written once: inserting a row unless one with the same key is there,
+and reading back a timestamp (SQLite returns it without its time zone)."""
 
 from __future__ import annotations
 
 import zlib
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 
@@ -50,3 +54,20 @@ def create_schema(engine: Engine, *metadatas: MetaData) -> None:
         for metadata in metadatas:
             metadata.create_all(connection)
         connection.commit()
+
+
+def insert_ignoring_duplicates(session, table: Table, key: str):
+    """``INSERT ... ON CONFLICT (key) DO NOTHING`` for the session's database: add ``.values(...)``,
+    and ``.returning(column)`` to learn whether the row went in (``None`` back: it was there already).
+
+    The unique index decides, not a SELECT before: two transactions inserting the same key at once
+    cannot both succeed, and the second one waits for the first (PostgreSQL) or for the file's write
+    lock (SQLite) before it finds the row."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A timestamp read back from the database, in UTC. SQLite keeps no time zone and gives back
+    naive datetimes; every time the services write is UTC, so a naive one is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -22,9 +22,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from chassis.config import ServiceConfig
-from chassis.consumer import Handler, Topology, declare_exchange, declare_topology, handle_delivery
+from chassis.consumer import Handler, handle_delivery
 from chassis.metrics import ServiceMetrics
 from chassis.outbox import relay_once
+from chassis.topology import Topology, declare_exchange, declare_topology
+from chassis.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +128,8 @@ def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
 def run_consumer(engine: Engine, config: ServiceConfig, topology: Topology, handler: Handler,
                  stop: threading.Event, *, metrics: ServiceMetrics | None = None, prefetch: int = 10) -> None:
     """Consume the service's queue with manual acks until ``stop`` is set."""
-    on_message = partial(handle_delivery, engine=engine, handler=handler,
-                         max_attempts=topology.max_attempts, metrics=metrics)
+    on_message = partial(handle_delivery, unit_of_work=partial(UnitOfWork, engine, config.service_name),
+                         handler=handler, max_attempts=topology.max_attempts, metrics=metrics)
     heartbeat = Heartbeat(config.heartbeat_file)
 
     def session(backoff: Backoff) -> None:

@@ -6,36 +6,29 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from chassis.consumer import Topology
+from chassis.event_router import EventRouter
 from chassis.events import Event
+from chassis.unit_of_work import UnitOfWork
 
 from notifications_service.message_templates import NOTIFIED_EVENT_TYPES
 from notifications_service.notification import notification_for
-from notifications_service.notification_store import record_notification
-from notifications_service.settings import Settings
+from notifications_service.notification_service import record_notification
 
 log = logging.getLogger(__name__)
 
-BINDING_KEYS = NOTIFIED_EVENT_TYPES
+router = EventRouter()
 
 
-def topology(settings: Settings) -> Topology:
-    """The queue this service consumes, bound to exactly the event types it notifies of."""
-    service = settings.service
-    return Topology.for_service(service.events_exchange, service.consumer_queue, BINDING_KEYS,
-                                service.max_delivery_attempts)
-
-
-def handle(session, event: Event) -> None:
-    """Record the event's notification; ignore types nobody is notified of.
+@router.handles(*NOTIFIED_EVENT_TYPES)
+def notify(uow: UnitOfWork, event: Event) -> None:
+    """Record the event's notification.
 
     Raises ``MalformedEvent`` for an event without a valid ``user_id`` or template field, so the
     chassis retries it and then dead-letters it.
     """
     notification = notification_for(event.id, event.type, event.data, notification_id=uuid.uuid4().hex,
                                      now=datetime.now(UTC))
-    if notification is None:
-        log.info("ignoring event %s of type %s: no notification for it", event.id, event.type)
+    if notification is None:  # a type nobody is notified of: the router never sends one
         return
-    if not record_notification(session, notification):
+    if not record_notification(uow, notification):
         log.info("event %s was already notified", event.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chassis.problems import problem_schema
 
-from notifications_service.notification_store import DEFAULT_LIMIT, MAX_LIMIT
+from notifications_service.notification_service import DEFAULT_LIMIT, MAX_LIMIT
 
 PROBLEM = "application/problem+json"
 

@@ -1,8 +1,10 @@
 """The service layer: plain functions the HTTP routes and the event handlers call.
 
-Each takes the SQLAlchemy Session whose transaction it works in, except ``place_order``, which
-needs the Engine: when a concurrent request with the same idempotency key wins the race, its own
-transaction is rolled back and the winner's answer is read in a fresh one.
+Each takes a unit of work (chassis/unit_of_work.py) and does its work inside ``with uow:``: called
+from a route, that is its own transaction; called from an event handler, it joins the consumer's,
+which holds the event's inbox row. Events leave through ``uow.publish``, in the same transaction.
+``place_order`` must own its unit of work: when a concurrent request with the same idempotency key
+wins the race, its transaction is rolled back and the winner's answer is read in a fresh one.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from chassis.events import Event
-from chassis.outbox import add_to_outbox
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from chassis.database import as_utc, insert_ignoring_duplicates
+from chassis.unit_of_work import UnitOfWork
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,6 @@ from orders_service.idempotency import KeyReusedWithAnotherRequest
 from orders_service.order_request import RequestedLine
 from orders_service.order_states import InvalidTransition, OrderStatus, can_transition, transition
 from orders_service.pricing import OrderLine, order_total, price_lines
-from orders_service.settings import SERVICE_NAME
 from orders_service.tables import idempotency_keys, order_lines, orders, products
 
 log = logging.getLogger(__name__)
@@ -51,31 +51,25 @@ def _now() -> datetime:
 
 
 def rfc3339(moment: datetime) -> str:
-    # SQLite hands back naive datetimes; everything this service stores is UTC.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
-
-
-def _insert_ignoring_duplicates(session: Session, table, key: str):
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
+    return as_utc(moment).isoformat()
 
 
 # --- the catalogue ---------------------------------------------------------------------------
 
-def seed_catalogue(session: Session, seed: Iterable[Product] = SEED_PRODUCTS) -> int:
+def seed_catalogue(uow: UnitOfWork, seed: Iterable[Product] = SEED_PRODUCTS) -> int:
     """Fill an empty catalogue with ``seed``; returns how many products were added (0 if it had any)."""
-    if session.execute(select(func.count()).select_from(products)).scalar_one():
-        return 0
-    rows = [{"sku": p.sku, "name": p.name, "price_cents": p.price_cents, "currency": p.currency} for p in seed]
-    # Two processes starting at once may both find the table empty; the second one's rows are dropped.
-    session.execute(_insert_ignoring_duplicates(session, products, "sku"), rows)
-    return len(rows)
+    with uow:
+        if uow.session.execute(select(func.count()).select_from(products)).scalar_one():
+            return 0
+        rows = [{"sku": p.sku, "name": p.name, "price_cents": p.price_cents, "currency": p.currency} for p in seed]
+        # Two processes starting at once may both find the table empty; the second one's rows are dropped.
+        uow.session.execute(insert_ignoring_duplicates(uow.session, products, "sku"), rows)
+        return len(rows)
 
 
-def list_products(session: Session) -> list[dict]:
-    rows = session.execute(select(products).order_by(products.c.sku)).all()
+def list_products(uow: UnitOfWork) -> list[dict]:
+    with uow:
+        rows = uow.session.execute(select(products).order_by(products.c.sku)).all()
     return [{"sku": r.sku, "name": r.name, "price_cents": r.price_cents, "currency": r.currency} for r in rows]
 
 
@@ -121,25 +115,32 @@ def _owned_order(session: Session, user_id: str, order_id: str):
     return session.execute(query).first()
 
 
-def get_order(session: Session, user_id: str, order_id: str) -> dict:
+def _document_of(session: Session, user_id: str, order_id: str) -> dict:
     order = _owned_order(session, user_id, order_id)
     if order is None:
         raise OrderNotFound(order_id)
     return order_document(order, _lines_of(session, [order.id])[order.id])
 
 
-def list_orders(session: Session, user_id: str, limit: int) -> list[dict]:
+def get_order(uow: UnitOfWork, user_id: str, order_id: str) -> dict:
+    with uow:
+        return _document_of(uow.session, user_id, order_id)
+
+
+def list_orders(uow: UnitOfWork, user_id: str, limit: int) -> list[dict]:
     """The user's orders, newest first."""
     query = (select(orders).where(orders.c.user_id == user_id)
              .order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit))
-    rows = session.execute(query).all()
-    lines = _lines_of(session, [row.id for row in rows])
+    with uow:
+        rows = uow.session.execute(query).all()
+        lines = _lines_of(uow.session, [row.id for row in rows])
     return [order_document(row, lines[row.id]) for row in rows]
 
 
 # --- placing an order -------------------------------------------------------------------------
 
-def _create_order(session: Session, user_id: str, requested: tuple[RequestedLine, ...]) -> dict:
+def _create_order(uow: UnitOfWork, user_id: str, requested: tuple[RequestedLine, ...]) -> dict:
+    session = uow.session
     lines: tuple[OrderLine, ...] = price_lines(requested, catalogue_for(session, (r.sku for r in requested)))
     now = _now()
     order = {"id": uuid.uuid4().hex, "user_id": user_id, "status": OrderStatus.PENDING.value,
@@ -151,16 +152,16 @@ def _create_order(session: Session, user_id: str, requested: tuple[RequestedLine
          "quantity": line.quantity, "unit_price_cents": line.unit_price_cents,
          "line_total_cents": line.line_total_cents}
         for number, line in enumerate(lines, start=1)])
-    add_to_outbox(session, Event("order.created", SERVICE_NAME, {
+    uow.publish("order.created", {
         "order_id": order["id"], "user_id": user_id, "total_cents": order["total_cents"], "currency": CURRENCY,
         "lines": [{"sku": line.sku, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents}
-                  for line in lines]}))
+                  for line in lines]})
     return order_document(SimpleNamespace(**order), lines)
 
 
-def _stored_answer(engine: Engine, user_id: str, key: str, request_fingerprint: str) -> PlacedOrder | None:
-    with Session(engine) as session:
-        stored = session.execute(select(idempotency_keys).where(
+def _stored_answer(uow: UnitOfWork, user_id: str, key: str, request_fingerprint: str) -> PlacedOrder | None:
+    with uow:
+        stored = uow.session.execute(select(idempotency_keys).where(
             idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key)).first()
     if stored is None:
         return None
@@ -169,7 +170,7 @@ def _stored_answer(engine: Engine, user_id: str, key: str, request_fingerprint: 
     return PlacedOrder(stored.response_status, json.loads(stored.response_body), replayed=True)
 
 
-def place_order(engine: Engine, user_id: str, requested: tuple[RequestedLine, ...], *,
+def place_order(uow: UnitOfWork, user_id: str, requested: tuple[RequestedLine, ...], *,
                 idempotency_key: str | None = None, request_fingerprint: str = "") -> PlacedOrder:
     """Create a PENDING order and its ``order.created`` event in one transaction.
 
@@ -178,14 +179,14 @@ def place_order(engine: Engine, user_id: str, requested: tuple[RequestedLine, ..
     with another body gets ``KeyReusedWithAnotherRequest``.
     """
     if idempotency_key is not None:
-        earlier = _stored_answer(engine, user_id, idempotency_key, request_fingerprint)
+        earlier = _stored_answer(uow, user_id, idempotency_key, request_fingerprint)
         if earlier is not None:
             return earlier
     try:
-        with Session(engine) as session, session.begin():
-            document = _create_order(session, user_id, requested)
+        with uow:
+            document = _create_order(uow, user_id, requested)
             if idempotency_key is not None:
-                session.execute(insert(idempotency_keys).values(
+                uow.session.execute(insert(idempotency_keys).values(
                     user_id=user_id, key=idempotency_key, fingerprint=request_fingerprint,
                     order_id=document["id"], response_status=CREATED,
                     response_body=json.dumps(document, separators=(",", ":")), created_at=_now()))
@@ -193,7 +194,7 @@ def place_order(engine: Engine, user_id: str, requested: tuple[RequestedLine, ..
         # A concurrent request with the same key committed first: ours rolled back, answer as it did.
         winner = None
         if idempotency_key is not None:
-            winner = _stored_answer(engine, user_id, idempotency_key, request_fingerprint)
+            winner = _stored_answer(uow, user_id, idempotency_key, request_fingerprint)
         if winner is None:
             raise
         return winner
@@ -210,39 +211,42 @@ def _move(session: Session, order, target: OrderStatus, reason: str | None = Non
     return result.rowcount == 1
 
 
-def cancel_order(session: Session, user_id: str, order_id: str) -> dict:
+# --8<-- [start:cancel_order]
+def cancel_order(uow: UnitOfWork, user_id: str, order_id: str) -> dict:
     """APPROVED → CANCELLED with ``order.cancelled`` (which releases the credit); ``InvalidTransition``
     from any other status, ``OrderNotFound`` for a missing or someone else's order."""
-    order = _owned_order(session, user_id, order_id)
-    if order is None:
-        raise OrderNotFound(order_id)
-    transition(order.status, OrderStatus.CANCELLED)
-    if not _move(session, order, OrderStatus.CANCELLED):
-        current = session.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
-        raise InvalidTransition(OrderStatus(current), OrderStatus.CANCELLED)
-    add_to_outbox(session, Event("order.cancelled", SERVICE_NAME, {
-        "order_id": order.id, "user_id": order.user_id, "total_cents": order.total_cents}))
-    return get_order(session, user_id, order_id)
+    with uow:
+        session = uow.session
+        order = _owned_order(session, user_id, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        transition(order.status, OrderStatus.CANCELLED)
+        if not _move(session, order, OrderStatus.CANCELLED):
+            current = session.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
+            raise InvalidTransition(OrderStatus(current), OrderStatus.CANCELLED)
+        uow.publish("order.cancelled", {"order_id": order.id, "user_id": order.user_id,
+                                        "total_cents": order.total_cents})
+        return _document_of(session, user_id, order_id)
+# --8<-- [end:cancel_order]
 
 
-def record_credit_decision(session: Session, order_id: str, target: OrderStatus,
+def record_credit_decision(uow: UnitOfWork, order_id: str, target: OrderStatus,
                            reason: str | None = None) -> bool:
     """PENDING → APPROVED (``order.approved``) or REJECTED with ``reason`` (``order.rejected``).
 
     An order that is no longer PENDING (a duplicate or late decision) is left alone: logged,
     False. A missing order raises ``OrderNotFound``, so the delivery is retried, then dead-lettered.
     """
-    order = session.execute(select(orders).where(orders.c.id == order_id)).first()
-    if order is None:
-        raise OrderNotFound(order_id)
-    if not can_transition(order.status, target) or not _move(session, order, target, reason):
-        log.info("order %s is %s, so a decision to make it %s changes nothing", order_id, order.status, target)
-        return False
-    if target is OrderStatus.APPROVED:
-        event = Event("order.approved", SERVICE_NAME,
-                      {"order_id": order.id, "user_id": order.user_id, "total_cents": order.total_cents})
-    else:
-        event = Event("order.rejected", SERVICE_NAME,
-                      {"order_id": order.id, "user_id": order.user_id, "reason": reason})
-    add_to_outbox(session, event)
-    return True
+    with uow:
+        order = uow.session.execute(select(orders).where(orders.c.id == order_id)).first()
+        if order is None:
+            raise OrderNotFound(order_id)
+        if not can_transition(order.status, target) or not _move(uow.session, order, target, reason):
+            log.info("order %s is %s, so a decision to make it %s changes nothing", order_id, order.status, target)
+            return False
+        if target is OrderStatus.APPROVED:
+            uow.publish("order.approved", {"order_id": order.id, "user_id": order.user_id,
+                                           "total_cents": order.total_cents})
+        else:
+            uow.publish("order.rejected", {"order_id": order.id, "user_id": order.user_id, "reason": reason})
+        return True

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from chassis.auth import authenticate, requires_auth
+from chassis.dependencies import current_dependencies
 from chassis.problems import json_object_body, problem
-from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from chassis.unit_of_work import UnitOfWork
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from orders_service import order_service
@@ -24,7 +24,6 @@ from orders_service.order_states import InvalidTransition
 
 blueprint = Blueprint("orders", __name__)
 
-ENGINE = "orders.engine"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 _ORDER_ID = re.compile(r"[0-9a-f]{32}")
 _LIMIT = re.compile(r"[0-9]{1,3}")  # ASCII digits only: int() would also take "٣" or " 5 "
@@ -32,8 +31,8 @@ ORDER_NOT_CANCELLABLE = "https://example.com/problems/order-not-cancellable"
 IDEMPOTENCY_KEY_REUSED = "https://example.com/problems/idempotency-key-reused"
 
 
-def _engine() -> Engine:
-    return current_app.extensions[ENGINE]
+def _unit_of_work() -> UnitOfWork:
+    return current_dependencies().unit_of_work()
 
 
 def _order_id(raw: str) -> str:
@@ -67,8 +66,7 @@ def _order_response(body: dict, status: int = 200) -> Response:
 
 @blueprint.get("/products")
 def get_products():
-    with Session(_engine()) as session:
-        return jsonify(items=order_service.list_products(session))
+    return jsonify(items=order_service.list_products(_unit_of_work()))
 
 
 @blueprint.post("/orders")
@@ -79,7 +77,7 @@ def post_order():
     body = json_object_body()
     requested = parse_order_request(body)
     try:
-        placed = order_service.place_order(_engine(), user_id, requested, idempotency_key=key,
+        placed = order_service.place_order(_unit_of_work(), user_id, requested, idempotency_key=key,
                                            request_fingerprint=fingerprint(body))
     except KeyReusedWithAnotherRequest:
         return problem(422, f"This '{HEADER}' was used with a different request; use a new key for a new order.",
@@ -95,19 +93,17 @@ def post_order():
 @requires_auth("user")
 def get_orders():
     user_id, limit = authenticate().user_id, _limit()
-    with Session(_engine()) as session:
-        return jsonify(items=order_service.list_orders(session, user_id, limit))
+    return jsonify(items=order_service.list_orders(_unit_of_work(), user_id, limit))
 
 
 @blueprint.get("/orders/<order_id>")
 @requires_auth("user")
 def get_order(order_id: str):
     user_id = authenticate().user_id
-    with Session(_engine()) as session:
-        try:
-            return _order_response(order_service.get_order(session, user_id, _order_id(order_id)))
-        except order_service.OrderNotFound:
-            raise NotFound("No order has this id.") from None
+    try:
+        return _order_response(order_service.get_order(_unit_of_work(), user_id, _order_id(order_id)))
+    except order_service.OrderNotFound:
+        raise NotFound("No order has this id.") from None
 
 
 @blueprint.post("/orders/<order_id>/cancel")
@@ -115,8 +111,7 @@ def get_order(order_id: str):
 def cancel_order(order_id: str):
     user_id = authenticate().user_id
     try:
-        with Session(_engine()) as session, session.begin():
-            order = order_service.cancel_order(session, user_id, _order_id(order_id))
+        order = order_service.cancel_order(_unit_of_work(), user_id, _order_id(order_id))
     except order_service.OrderNotFound:
         raise NotFound("No order has this id.") from None
     except InvalidTransition as refused:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from chassis.database import as_utc
 
 # Shared with the OpenAPI document so that what the schema allows is exactly what the service accepts.
 EMAIL_MAX_LENGTH = 254
@@ -56,10 +58,8 @@ def password_problem(raw: str) -> str | None:
 
 
 def rfc3339(moment: datetime) -> str:
-    """UTC, with its offset; SQLite hands datetimes back naive, and they were stored as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    """UTC, with its offset."""
+    return as_utc(moment).isoformat()
 
 
 @dataclass(frozen=True)

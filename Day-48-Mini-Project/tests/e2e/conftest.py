@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from local_system import SERVICES, LocalProcesses, SystemConfig
+from local_system import SERVICES, WEB_PROCESSES, LocalProcesses, SystemConfig
 
 from lab import resources
 from lab.pytest_plugin import SERVERS, require_server
@@ -51,7 +51,7 @@ def start_system(tmp: Path, label: str, database: str,
             created.append(name)
     prefix = f"{names.prefix}-"
     config = SystemConfig(state_dir=tmp / "state", amqp_url=SERVERS["rabbitmq"].url, database_urls=database_urls,
-                          ports={p: free_port() for p in ("gateway", *SERVICES)},
+                          ports={p: free_port() for p in WEB_PROCESSES},
                           events_exchange=f"{prefix}events", queue_prefix=prefix,
                           extra={"MAX_DELIVERY_ATTEMPTS": "5", "RATE_LIMIT_PER_IP": "100000",
                                  "RATE_LIMIT_PER_USER": "100000", **environment})

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from functools import partial
 
 import pika
 import pytest
@@ -11,13 +12,13 @@ from chassis.consumer import (
     DUPLICATE,
     PROCESSED,
     RETRY,
-    Topology,
-    declare_topology,
     handle_delivery,
-    inbox_metadata,
 )
 from chassis.events import Event
+from chassis.inbox import inbox_metadata
 from chassis.outbox import add_to_outbox, outbox_metadata, relay_once, unsent_count
+from chassis.topology import Topology, declare_topology
+from chassis.unit_of_work import UnitOfWork
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -76,8 +77,8 @@ def place_order(engine, order_id):
         add_to_outbox(session, Event("order.created", "orders-service", {"order_id": order_id}))
 
 
-def notify(session, received):
-    session.execute(notifications.insert().values(event_id=received.id))
+def notify(uow, received):
+    uow.session.execute(notifications.insert().values(event_id=received.id))
 
 
 def count(engine, table):
@@ -98,7 +99,8 @@ def get(channel, queue, wait=5.0):
 def consume_one(channel, queue, engine, handler=notify, **kwargs):
     method, properties, body = get(channel, queue)
     assert method is not None, f"expected a message on {queue}, found none"
-    return handle_delivery(channel, method, properties, body, engine=engine, handler=handler, **kwargs)
+    return handle_delivery(channel, method, properties, body,
+                           unit_of_work=partial(UnitOfWork, engine, "notifications-service"), handler=handler, **kwargs)
 
 
 def test_the_outbox_row_commits_and_rolls_back_with_the_state_change(engine):
@@ -135,7 +137,7 @@ def test_a_consumer_dying_before_its_commit_gets_the_message_again(engine, amqp_
     place_order(engine, "o-1")
     relay_once(engine, publisher, topology.exchange)
 
-    def dies(_session, _event):
+    def dies(_uow, _event):
         raise Killed
 
     first = pika.BlockingConnection(pika.URLParameters(amqp_url))
@@ -157,7 +159,7 @@ def test_a_poison_message_is_dead_lettered_after_max_attempts(engine, connection
     place_order(engine, "o-poison")
     relay_once(engine, publisher, topology.exchange)
 
-    def poison(_session, _event):
+    def poison(_uow, _event):
         raise ValueError("cannot handle this event")
 
     channel = connection.channel()
@@ -182,7 +184,7 @@ def test_trace_context_survives_the_amqp_hop(engine, connection, topology, publi
 
     seen = []
     outcome = consume_one(connection.channel(), topology.queue, engine, tracer=tracer,
-                          handler=lambda s, e: seen.append(trace.get_current_span().get_span_context()))
+                          handler=lambda uow, e: seen.append(trace.get_current_span().get_span_context()))
     assert outcome == PROCESSED
     assert seen[0].trace_id == request_span.get_span_context().trace_id, "the consumer is in the request's trace"
     spans = exporter.get_finished_spans()

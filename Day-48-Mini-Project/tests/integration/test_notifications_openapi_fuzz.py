@@ -6,12 +6,12 @@ import uuid
 import pytest
 import schemathesis
 from chassis.events import Event
+from chassis.unit_of_work import UnitOfWork
 from hypothesis import HealthCheck, given, settings
 from notifications_service.app import create_app
-from notifications_service.event_handlers import handle
+from notifications_service.event_handlers import router
 from notifications_service.openapi import DOCUMENT
-from notifications_service.settings import Settings
-from sqlalchemy.orm import Session
+from notifications_service.settings import SERVICE_NAME, Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -25,11 +25,12 @@ def app(postgres_url, amqp_url, token_keys):
     # Some notifications for the token's user, so the 200 responses are checked with real items.
     events = [Event("user.registered", "users-service", {"user_id": USER, "email": "zoë@example.com", "name": "Zoë"}),
               Event("order.approved", "orders-service", {"order_id": "o-1", "user_id": USER, "total_cents": 5})]
-    with Session(app.extensions["notifications.engine"]) as session, session.begin():
+    engine = app.extensions["chassis.dependencies"].engine
+    with UnitOfWork(engine, SERVICE_NAME) as uow:
         for event in events:
-            handle(session, event)
+            router(uow, event)
     yield app
-    app.extensions["notifications.engine"].dispose()
+    engine.dispose()
 
 
 @pytest.fixture

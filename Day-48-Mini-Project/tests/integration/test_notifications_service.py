@@ -7,12 +7,13 @@ from functools import partial
 import pika
 import pytest
 import requests
-from chassis.consumer import declare_topology, inbox
 from chassis.events import Event, amqp_properties
+from chassis.inbox import inbox
 from chassis.metrics import ServiceMetrics
+from chassis.topology import declare_topology
 from chassis.workers import run_consumer
 from notifications_service.app import create_app
-from notifications_service.event_handlers import handle, topology
+from notifications_service.event_handlers import router
 from notifications_service.settings import Settings
 from notifications_service.tables import notifications
 from polling import wait_for
@@ -32,7 +33,7 @@ def settings(postgres_url, amqp_url, names):
                                   "CONSUMER_QUEUE": names.new("notifications"),
                                   "MAX_DELIVERY_ATTEMPTS": str(MAX_ATTEMPTS)})
     # The dead-letter exchange and queue take their name from the queue: clean them up too.
-    names.issued.append(topology(settings).dead_letter_queue)
+    names.issued.append(router.topology(settings.service).dead_letter_queue)
     return settings
 
 
@@ -40,7 +41,7 @@ def settings(postgres_url, amqp_url, names):
 def app(settings, token_keys):
     app = create_app(settings, verifier=token_keys.verifier())
     yield app
-    app.extensions["notifications.engine"].dispose()
+    app.extensions["chassis.dependencies"].engine.dispose()
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def channel(settings):
     channel = connection.channel()
     channel.confirm_delivery()
     # Declared before anything is published, so no event is dropped for want of a bound queue.
-    declare_topology(channel, topology(settings))
+    declare_topology(channel, router.topology(settings.service))
     yield channel
     connection.close()
 
@@ -58,9 +59,9 @@ def channel(settings):
 def consumer(app, settings):
     """The service's consumer, running in a thread as ``python -m notifications_service consume`` does."""
     stop, metrics = threading.Event(), ServiceMetrics()
+    engine = app.extensions["chassis.dependencies"].engine
     thread = threading.Thread(target=run_consumer, daemon=True, name="notifications-consumer", args=(
-        app.extensions["notifications.engine"], settings.service, topology(settings), handle, stop),
-        kwargs={"metrics": metrics})
+        engine, settings.service, router.topology(settings.service), router, stop), kwargs={"metrics": metrics})
     thread.start()
     yield metrics
     stop.set()
@@ -76,7 +77,7 @@ def publish(channel, settings, event=None, *, routing_key=None, body=None):
 
 
 def count(app, table):
-    with app.extensions["notifications.engine"].connect() as connection:
+    with app.extensions["chassis.dependencies"].engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(table)).scalar_one()
 
 
@@ -130,7 +131,7 @@ def test_poison_messages_end_in_the_dead_letter_queue(app, settings, channel, co
     no_user = Event("order.approved", "orders-service", {"order_id": "o-1", "total_cents": 1250})
     publish(channel, settings, no_user)
     publish(channel, settings, routing_key="order.created", body=b"{not json")
-    dead_letter_queue = topology(settings).dead_letter_queue
+    dead_letter_queue = router.topology(settings.service).dead_letter_queue
 
     dead = []
 

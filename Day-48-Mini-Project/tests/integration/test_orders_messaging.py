@@ -7,20 +7,22 @@ from functools import partial
 
 import pika
 import pytest
-from chassis.consumer import DUPLICATE, declare_topology
+from chassis.consumer import DUPLICATE
 from chassis.database import create_database_engine
 from chassis.events import Event, amqp_properties
 from chassis.metrics import ServiceMetrics
 from chassis.outbox import outbox, unsent_count
+from chassis.topology import declare_topology
+from chassis.unit_of_work import UnitOfWork
 from chassis.workers import run_consumer, run_relay
 from orders_service import order_service
-from orders_service.app import create_app, prepare_database
-from orders_service.event_handlers import handle, topology
+from orders_service.app import create_app
+from orders_service.event_handlers import router
 from orders_service.order_request import RequestedLine
-from orders_service.settings import Settings
+from orders_service.service import SERVICE
+from orders_service.settings import SERVICE_NAME, Settings
 from polling import wait_for
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -39,7 +41,7 @@ def settings(postgres_url, amqp_url, names):
 @pytest.fixture
 def engine(settings):
     engine = create_database_engine(settings.service.database_url)
-    prepare_database(engine)
+    SERVICE.prepare_database(engine)
     yield engine
     engine.dispose()
 
@@ -55,7 +57,7 @@ def channel(settings):
     channel = connection.channel()
     channel.confirm_delivery()
     # The consumer's queue exists before anything is published to it.
-    declare_topology(channel, topology(settings.service))
+    declare_topology(channel, router.topology(settings.service))
     yield channel
     connection.close()
 
@@ -106,8 +108,7 @@ def publish(channel, settings, event):
 
 
 def status_of(engine, order_id):
-    with Session(engine) as session:
-        return order_service.get_order(session, ALICE, order_id)["status"]
+    return order_service.get_order(UnitOfWork(engine, SERVICE_NAME), ALICE, order_id)["status"]
 
 
 def outbox_data(engine, event_type):
@@ -133,9 +134,10 @@ def test_a_placed_order_reaches_the_exchange_through_the_relay(app, engine, chan
 
 
 def test_credit_reserved_on_the_exchange_approves_the_order(engine, channel, settings, worker):
-    order = order_service.place_order(engine, ALICE, (RequestedLine("keyboard", 1),)).body
+    order = order_service.place_order(UnitOfWork(engine, SERVICE_NAME), ALICE,
+                                      (RequestedLine("keyboard", 1),)).body
     metrics = ServiceMetrics()
-    worker(run_consumer, topology(settings.service), handle, metrics=metrics)
+    worker(run_consumer, router.topology(settings.service), router, metrics=metrics)
     reserved = Event("credit.reserved", "users-service",
                      {"order_id": order["id"], "user_id": ALICE, "amount_cents": order["total_cents"]})
     publish(channel, settings, reserved)
@@ -151,7 +153,7 @@ def test_credit_reserved_on_the_exchange_approves_the_order(engine, channel, set
 
 def test_the_whole_saga_round_trip(app, engine, channel, listener, settings, worker, token_keys):
     worker(run_relay)
-    worker(run_consumer, topology(settings.service), handle)
+    worker(run_consumer, router.topology(settings.service), router)
     response = app.test_client().post("/orders", json={"lines": [{"sku": "workstation", "quantity": 1}]},
                                       headers={"Authorization": f"Bearer {token_keys.issue(ALICE)}"})
     order = response.get_json()

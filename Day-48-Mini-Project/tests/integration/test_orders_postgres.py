@@ -8,14 +8,14 @@ import requests
 from chassis.database import create_database_engine
 from chassis.events import Event
 from chassis.outbox import outbox
+from chassis.unit_of_work import UnitOfWork
 from orders_service import order_service
 from orders_service.app import create_app
-from orders_service.event_handlers import handle
+from orders_service.event_handlers import router
 from orders_service.order_request import RequestedLine
-from orders_service.settings import Settings
+from orders_service.settings import SERVICE_NAME, Settings
 from orders_service.tables import idempotency_keys, orders
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 pytestmark = pytest.mark.postgres
 
@@ -78,8 +78,8 @@ def test_concurrent_requests_with_one_key_make_exactly_one_order(engine, base_ur
 
 def test_losing_the_race_for_a_key_answers_with_the_winners_order(engine, app, monkeypatch):
     # The loser looked for the key before the winner committed, so its own insert hits the primary key.
-    winner = order_service.place_order(engine, ALICE, (RequestedLine("mouse", 1),), idempotency_key="k",
-                                       request_fingerprint="f")
+    winner = order_service.place_order(UnitOfWork(engine, SERVICE_NAME), ALICE, (RequestedLine("mouse", 1),),
+                                       idempotency_key="k", request_fingerprint="f")
     looked_up = order_service._stored_answer
     calls = []
 
@@ -88,17 +88,17 @@ def test_losing_the_race_for_a_key_answers_with_the_winners_order(engine, app, m
         return None if len(calls) == 1 else looked_up(*args)
 
     monkeypatch.setattr(order_service, "_stored_answer", missed_first_time)
-    loser = order_service.place_order(engine, ALICE, (RequestedLine("mouse", 1),), idempotency_key="k",
-                                      request_fingerprint="f")
+    loser = order_service.place_order(UnitOfWork(engine, SERVICE_NAME), ALICE, (RequestedLine("mouse", 1),),
+                                      idempotency_key="k", request_fingerprint="f")
     assert len(calls) == 2, "the unique violation should have sent the loser to read the winner's answer"
     assert loser.replayed and loser.body == winner.body
     assert count(engine, orders) == 1 and count(engine, outbox) == 1, "the loser's order must be rolled back"
 
 
 def test_concurrent_cancels_cancel_once(engine, app, base_url, token_keys):
-    order = order_service.place_order(engine, ALICE, (RequestedLine("monitor", 1),)).body
-    with Session(engine) as session, session.begin():
-        handle(session, Event("credit.reserved", "users-service", {"order_id": order["id"], "user_id": ALICE}))
+    order = order_service.place_order(UnitOfWork(engine, SERVICE_NAME), ALICE, (RequestedLine("monitor", 1),)).body
+    with UnitOfWork(engine, SERVICE_NAME) as uow:
+        router(uow, Event("credit.reserved", "users-service", {"order_id": order["id"], "user_id": ALICE}))
     headers = {"Authorization": f"Bearer {token_keys.issue(ALICE)}"}
     responses = all_at_once(lambda: requests.post(f"{base_url}/orders/{order['id']}/cancel", headers=headers,
                                                   timeout=30), n=4)

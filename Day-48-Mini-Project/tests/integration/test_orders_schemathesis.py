@@ -34,7 +34,7 @@ def app(tmp_path, token_keys):
                                   "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F", "LOG_LEVEL": "CRITICAL"})
     app = create_app(settings, verifier=token_keys.verifier())
     yield app
-    app.extensions["orders.engine"].dispose()
+    app.extensions["chassis.dependencies"].engine.dispose()
 
 
 # One test per operation, each with an id of its own (pytest-xdist runs items by id).

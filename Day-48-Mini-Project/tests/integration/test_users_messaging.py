@@ -10,16 +10,16 @@ from functools import partial
 import pika
 import pytest
 from chassis.config import ServiceConfig
-from chassis.consumer import declare_topology, inbox_metadata
 from chassis.database import create_schema
+from chassis.inbox import inbox_metadata
 from chassis.outbox import outbox
+from chassis.topology import declare_topology
 from chassis.workers import run_consumer, run_relay
 from polling import wait_for
 from sqlalchemy import select
 from users_service import passwords
 from users_service.app import create_app
-from users_service.event_handlers import handle, topology
-from users_service.routes import ENGINE
+from users_service.event_handlers import router
 from users_service.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
@@ -52,8 +52,9 @@ def workers(settings):
 
     def start(engine):
         stop = threading.Event()
+        topology = router.topology(settings.service)
         for target, args in ((run_relay, (engine, settings.service, stop)),
-                             (run_consumer, (engine, settings.service, topology(settings.service), handle, stop))):
+                             (run_consumer, (engine, settings.service, topology, router, stop))):
             thread = threading.Thread(target=target, args=args, daemon=True)
             thread.start()
             started.append((stop, thread))
@@ -76,14 +77,14 @@ def next_message(channel, queue, event_type):
 def test_registration_and_an_order_flow_through_the_broker(settings, channel, names, workers, monkeypatch):
     monkeypatch.setattr(passwords, "CURRENT_COST", passwords.ScryptCost(n=2**10, r=8, p=1))
     exchange = settings.service.events_exchange
-    declare_topology(channel, topology(settings.service))  # as the consumer does; idempotent
+    declare_topology(channel, router.topology(settings.service))  # as the consumer does; idempotent
     sink = names.new("sink")
     channel.queue_declare(sink, durable=True, arguments={"x-expires": 120_000})  # 4.3 refuses transient ones
     for key in ("user.registered", "credit.#"):
         channel.queue_bind(sink, exchange, routing_key=key)
 
     app = create_app(settings)
-    engine = app.extensions[ENGINE]
+    engine = app.extensions["chassis.dependencies"].engine
     create_schema(engine, inbox_metadata)  # as `python -m users_service consume` does
     workers(engine)
     client = app.test_client()
@@ -96,7 +97,7 @@ def test_registration_and_an_order_flow_through_the_broker(settings, channel, na
 
     order = {"specversion": "1.0", "id": "e" * 32, "type": "order.created", "source": "orders-service",
              "time": "2026-11-24T10:00:00+00:00", "datacontenttype": "application/json",
-             "data": {"order_id": "o" * 32, "user_id": user["id"], "total_cents": 2_500, "currency": "EUR",
+             "data": {"order_id": "d" * 32, "user_id": user["id"], "total_cents": 2_500, "currency": "EUR",
                       "lines": [{"sku": "SKU-1", "quantity": 1, "unit_price_cents": 2_500}]}}
     channel.confirm_delivery()
     channel.basic_publish(exchange, "order.created", json.dumps(order).encode(),
@@ -109,7 +110,7 @@ def test_registration_and_an_order_flow_through_the_broker(settings, channel, na
                 outbox.c.event_type.like("credit.%"))).scalars().all()
     assert wait(credit_event_in_outbox, message="the consumer's credit.* outbox row") == ["credit.reserved"]
     reserved = next_message(channel, sink, "credit.reserved")
-    assert reserved["data"] == {"order_id": "o" * 32, "user_id": user["id"], "amount_cents": 2_500}
+    assert reserved["data"] == {"order_id": "d" * 32, "user_id": user["id"], "amount_cents": 2_500}
 
     token = client.post("/auth/login", json={"email": "ada@example.com", "password": "correct horse battery"})
     me = client.get("/users/me", headers={"Authorization": f"Bearer {token.get_json()['access_token']}"})

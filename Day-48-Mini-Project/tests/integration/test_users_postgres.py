@@ -2,19 +2,23 @@
 
 import threading
 import time
+from contextlib import ExitStack
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
-from chassis.consumer import DUPLICATE, PROCESSED, handle_delivery, inbox_metadata
+from chassis.consumer import DUPLICATE, PROCESSED, handle_delivery
 from chassis.database import create_database_engine, create_schema
 from chassis.events import Event
+from chassis.inbox import inbox_metadata
 from chassis.outbox import outbox, outbox_metadata
+from chassis.unit_of_work import UnitOfWork
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.orm import Session
 from users_service import passwords
 from users_service.account_service import EmailTaken, register
-from users_service.event_handlers import handle
+from users_service.event_handlers import router
 from users_service.request_bodies import Credentials, Registration
+from users_service.settings import SERVICE_NAME
 from users_service.signing_key import SigningKey, new_private_key
 from users_service.tables import credit_reservations, metadata, users
 from users_service.token_service import TokenPolicy, login, refresh
@@ -75,11 +79,11 @@ def reserved(engine):
 def test_concurrent_reservations_over_the_limit_reserve_exactly_one(engine):
     def consumer(order_id):
         def apply():
-            with Session(engine) as session, session.begin():
-                handle(session, order_created(order_id, 6_000))
+            with UnitOfWork(engine, SERVICE_NAME) as uow:
+                router(uow, order_created(order_id, 6_000))
         return apply
 
-    run_together(*(consumer(f"o{n}") for n in range(4)))
+    run_together(*(consumer(str(n) * 32) for n in range(4)))
     assert reserved(engine) == 6_000, "four orders of 6000 against a limit of 10000: exactly one may be reserved"
     assert outbox_types(engine) == ["credit.rejected"] * 3 + ["credit.reserved"]
     with engine.connect() as connection:
@@ -89,14 +93,14 @@ def test_concurrent_reservations_over_the_limit_reserve_exactly_one(engine):
 
 def test_a_reservation_waits_for_a_concurrent_one_and_rereads_the_balance(engine):
     """Deterministic interleaving: the second consumer runs while the first holds its transaction open."""
-    first = Session(engine)
-    first.begin()
-    handle(first, order_created("o1", 6_000))  # reserved, not committed: the users row stays locked
+    held = ExitStack()
+    first = held.enter_context(UnitOfWork(engine, SERVICE_NAME))
+    router(first, order_created("1" * 32, 6_000))  # reserved, not committed: the users row stays locked
     outcome = {}
 
     def second():
-        with Session(engine) as session, session.begin():
-            handle(session, order_created("o2", 6_000))
+        with UnitOfWork(engine, SERVICE_NAME) as uow:
+            router(uow, order_created("2" * 32, 6_000))
         outcome["done"] = True
 
     thread = threading.Thread(target=second)
@@ -118,19 +122,18 @@ def test_a_reservation_waits_for_a_concurrent_one_and_rereads_the_balance(engine
             time.sleep(0.02)
         assert "done" not in outcome
     finally:
-        first.commit()
-        first.close()
+        held.close()  # leaving the first unit of work commits it
         thread.join(10)
     assert outcome == {"done": True}
     assert reserved(engine) == 6_000 and outbox_types(engine) == ["credit.rejected", "credit.reserved"]
 
 
 def test_one_event_delivered_twice_at_once_is_applied_once(engine, fake_channel, make_delivery):
-    body = order_created("o1", 2_500).to_json()
+    body = order_created("1" * 32, 2_500).to_json()
 
     def deliver(tag):
         return lambda: handle_delivery(fake_channel, make_delivery(tag), SimpleNamespace(headers={}), body,
-                                       engine=engine, handler=handle)
+                                       unit_of_work=partial(UnitOfWork, engine, SERVICE_NAME), handler=router)
 
     assert sorted(run_together(deliver(1), deliver(2))) == sorted([PROCESSED, DUPLICATE])
     assert reserved(engine) == 2_500 and outbox_types(engine) == ["credit.reserved"]
@@ -139,11 +142,11 @@ def test_one_event_delivered_twice_at_once_is_applied_once(engine, fake_channel,
 def test_the_same_order_in_two_events_at_once_is_reserved_once(engine):
     def apply(event):
         def run():
-            with Session(engine) as session, session.begin():
-                handle(session, event)
+            with UnitOfWork(engine, SERVICE_NAME) as uow:
+                router(uow, event)
         return run
 
-    run_together(apply(order_created("o1", 2_500)), apply(order_created("o1", 2_500)))
+    run_together(apply(order_created("1" * 32, 2_500)), apply(order_created("1" * 32, 2_500)))
     assert reserved(engine) == 2_500 and outbox_types(engine) == ["credit.reserved"]
 
 
@@ -151,9 +154,8 @@ def test_two_registrations_of_one_email_at_once_make_one_account(engine, monkeyp
     monkeypatch.setattr(passwords, "CURRENT_COST", CHEAP)
 
     def sign_up():
-        with Session(engine) as session, session.begin():
-            return register(session, Registration("bob@example.com", "correct horse battery", "Bob"),
-                            credit_limit_cents=100)
+        return register(UnitOfWork(engine, SERVICE_NAME),
+                        Registration("bob@example.com", "correct horse battery", "Bob"), credit_limit_cents=100)
 
     results = run_together(sign_up, sign_up)
     assert sum(isinstance(r, EmailTaken) for r in results) == 1, f"one must be refused: {results}"
@@ -163,14 +165,13 @@ def test_two_registrations_of_one_email_at_once_make_one_account(engine, monkeyp
 def test_a_refresh_token_presented_twice_at_once_is_spent_once(engine, monkeypatch):
     monkeypatch.setattr(passwords, "CURRENT_COST", CHEAP)
     policy = TokenPolicy(SigningKey.from_private_key(new_private_key()), "users-service", "week7-api", 900, 3600)
-    with Session(engine) as session, session.begin():
-        register(session, Registration("bob@example.com", "correct horse battery", "Bob"), credit_limit_cents=1)
-    with Session(engine) as session, session.begin():
-        raw = login(session, Credentials("bob@example.com", "correct horse battery"), policy).refresh_token
+    register(UnitOfWork(engine, SERVICE_NAME), Registration("bob@example.com", "correct horse battery", "Bob"),
+             credit_limit_cents=1)
+    raw = login(UnitOfWork(engine, SERVICE_NAME), Credentials("bob@example.com", "correct horse battery"),
+                policy).refresh_token
 
     def present():
-        with Session(engine) as session, session.begin():
-            return refresh(session, raw, policy)[0]
+        return refresh(UnitOfWork(engine, SERVICE_NAME), raw, policy)[0]
 
     pairs = run_together(present, present)
     assert sum(pair is not None for pair in pairs) == 1, f"exactly one of two simultaneous refreshes wins: {pairs}"

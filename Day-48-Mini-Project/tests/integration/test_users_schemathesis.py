@@ -7,15 +7,14 @@ import os
 import pytest
 import schemathesis
 from chassis.config import ServiceConfig
+from chassis.unit_of_work import UnitOfWork
 from hypothesis import HealthCheck, given, settings
 from schemathesis.config import SchemathesisConfig
-from sqlalchemy.orm import Session
 from users_service import passwords
 from users_service.account_service import promote_to_admin
 from users_service.app import create_app
 from users_service.openapi import OPENAPI
-from users_service.routes import ENGINE
-from users_service.settings import Settings
+from users_service.settings import SERVICE_NAME, Settings
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +37,7 @@ def admin_headers(app):
     client = app.test_client()
     credentials = {"email": "admin@example.com", "password": "correct horse battery"}
     assert client.post("/users", json={**credentials, "name": "Admin"}).status_code == 201
-    with Session(app.extensions[ENGINE]) as session, session.begin():
-        promote_to_admin(session, "admin@example.com")
+    promote_to_admin(UnitOfWork(app.extensions["chassis.dependencies"].engine, SERVICE_NAME), "admin@example.com")
     return {"Authorization": f"Bearer {client.post('/auth/login', json=credentials).get_json()['access_token']}"}
 
 

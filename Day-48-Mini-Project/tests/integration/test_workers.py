@@ -8,10 +8,11 @@ from functools import partial
 
 import pytest
 from chassis.config import ServiceConfig
-from chassis.consumer import Topology, inbox_metadata
 from chassis.database import create_database_engine, create_schema
 from chassis.events import Event
+from chassis.inbox import inbox_metadata
 from chassis.outbox import add_to_outbox, outbox_metadata
+from chassis.topology import Topology
 from chassis.workers import Backoff, run_consumer, run_relay
 from polling import wait_for
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
@@ -41,8 +42,8 @@ def test_relay_and_consumer_survive_the_broker_closing_their_connections(postgre
     engine = create_database_engine(postgres_url)
     create_schema(engine, outbox_metadata, inbox_metadata, domain)
 
-    def handler(session, event):
-        session.execute(insert(applied).values(event_id=event.id))
+    def handler(uow, event):
+        uow.session.execute(insert(applied).values(event_id=event.id))
 
     def applied_count() -> int:
         with engine.connect() as connection:

@@ -1,4 +1,4 @@
-"""docker-compose.yml, the Dockerfiles and the Prometheus configuration, checked without Docker."""
+"""docker-compose.yml, the Dockerfile and the Prometheus configuration, checked without Docker."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from chassis.system_manifest import load_system_manifest
 
 from lab.services import required
 
 DAY_48 = Path(__file__).resolve().parents[2]
 COMPOSE = DAY_48 / "docker-compose.yml"
-SETTINGS_OF = {"api_gateway": "api-gateway", "users_service": "users-service",
-               "orders_service": "orders-service", "notifications_service": "notifications-service"}
+SYSTEM = load_system_manifest()
+# package -> the service name its settings must report (system.toml's gateway and services)
+SETTINGS_OF = {component.package: component.name for component in (SYSTEM.gateway, *SYSTEM.services)}
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +54,19 @@ def test_builds_and_mounts_point_at_files_that_exist(compose):
             dockerfile = context / service["build"]["dockerfile"]
             assert dockerfile.is_file(), f"{name}: no Dockerfile at {dockerfile}"
             for source in re.findall(r"^COPY (\S+) ", dockerfile.read_text(), flags=re.M):
-                assert (context / source).exists(), f"{dockerfile} copies {source}, which does not exist"
+                source = with_build_args(source, service["build"].get("args") or {})
+                assert (context / source).exists(), f"{name}: {dockerfile} copies {source}, which does not exist"
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):
                 assert (DAY_48 / source).exists(), f"{name} mounts {source}, which does not exist"
             else:
                 assert source in compose["volumes"], f"{name} uses volume {source}, which is not declared"
+
+
+def with_build_args(text: str, args: dict) -> str:
+    """``text`` with each ``${NAME}`` or ``$NAME`` of a build argument replaced by its value."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: str(args.get(m[1] or m[2], m[0])), text)
 
 
 def test_only_the_gateway_is_published_so_services_can_scale(compose):
@@ -73,7 +81,7 @@ def test_each_service_accepts_its_compose_environment(compose):
     for service in compose["services"].values():
         if "build" not in service:
             continue
-        package = service["build"]["dockerfile"].split("/")[0]
+        package = service["build"]["args"]["SERVICE"]
         settings = importlib.import_module(f"{package}.settings")
         environment = {k: str(v) for k, v in service["environment"].items()}
         config = settings.Settings.from_env(environment)

@@ -1,15 +1,11 @@
+from functools import partial
+
 import pytest
-from chassis.consumer import (
-    DEAD_LETTERED,
-    DUPLICATE,
-    PROCESSED,
-    RETRY,
-    handle_delivery,
-    inbox,
-    inbox_metadata,
-)
+from chassis.consumer import DEAD_LETTERED, DUPLICATE, PROCESSED, RETRY, handle_delivery
 from chassis.events import Event, amqp_properties
+from chassis.inbox import inbox, inbox_metadata
 from chassis.metrics import ServiceMetrics
+from chassis.unit_of_work import UnitOfWork
 from sqlalchemy import Column, MetaData, String, Table, create_engine, event, func, select
 
 domain = MetaData()
@@ -25,8 +21,8 @@ def engine(tmp_path):
     engine.dispose()
 
 
-def notify(session, received):
-    session.execute(notifications.insert().values(event_id=received.id))
+def notify(uow, received):
+    uow.session.execute(notifications.insert().values(event_id=received.id))
 
 
 def count(engine, table):
@@ -37,7 +33,8 @@ def count(engine, table):
 def deliver(channel, tag, the_event, engine, handler=notify, delivery_count=0, **kwargs):
     properties = amqp_properties(the_event, {"x-delivery-count": delivery_count} if delivery_count else {})
     return handle_delivery(channel, type("Deliver", (), {"delivery_tag": tag}), properties,
-                           the_event.to_json(), engine=engine, handler=handler, **kwargs)
+                           the_event.to_json(), unit_of_work=partial(UnitOfWork, engine, "notifications-service"),
+                           handler=handler, **kwargs)
 
 
 def test_processed_and_acked_only_after_the_commit(engine, fake_channel):
@@ -66,8 +63,8 @@ def test_a_duplicate_is_acked_without_running_the_handler_again(engine, fake_cha
 
 
 def test_a_failure_rolls_back_the_handler_and_the_inbox_and_requeues(engine, fake_channel):
-    def half_done(session, received):
-        notify(session, received)
+    def half_done(uow, received):
+        notify(uow, received)
         raise ValueError("credit ledger unavailable")
 
     metrics = ServiceMetrics()
@@ -81,7 +78,7 @@ def test_a_failure_rolls_back_the_handler_and_the_inbox_and_requeues(engine, fak
 
 
 def test_the_last_allowed_attempt_dead_letters(engine, fake_channel):
-    def poison(_session, _event):
+    def poison(_uow, _event):
         raise ValueError("cannot handle this event")
 
     metrics = ServiceMetrics()
@@ -96,5 +93,6 @@ def test_a_body_that_is_not_an_event_is_dead_lettered_at_once(engine, fake_chann
     from pika import BasicProperties
 
     outcome = handle_delivery(fake_channel, type("Deliver", (), {"delivery_tag": 3}), BasicProperties(),
-                              b"garbage", engine=engine, handler=notify)
+                              b"garbage", unit_of_work=partial(UnitOfWork, engine, "notifications-service"),
+                              handler=notify)
     assert outcome == DEAD_LETTERED and fake_channel.journal == [("reject", 3, False)]

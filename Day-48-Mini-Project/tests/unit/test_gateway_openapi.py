@@ -1,7 +1,7 @@
 import pytest
 from api_gateway.app import create_app
 from api_gateway.openapi import gateway_document, merged_document
-from api_gateway.routes import RoutingTable
+from api_gateway.routing_table import RoutingTable
 from api_gateway.settings import Settings
 from flask import Flask
 

@@ -129,7 +129,7 @@ def test_an_unreachable_redis_fails_open_and_is_left_alone_for_a_while(serve, cl
     client = app.test_client()
     assert [client.get("/api/products").status_code for _ in range(3)] == [200, 200, 200]
     assert "gateway_rate_limiter_errors_total 3.0" in client.get("/metrics").get_data(as_text=True)
-    limiter = app.extensions["api_gateway"]["limiter"]
+    limiter = app.extensions["chassis.dependencies"].limiter
     assert limiter.breaker.state == "open", "after a failure Redis is skipped instead of waited for"
     with pytest.raises(RateLimitStoreDown):
         limiter.hit("k", 1, 60)

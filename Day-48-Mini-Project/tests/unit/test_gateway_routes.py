@@ -1,5 +1,5 @@
 import pytest
-from api_gateway.routes import RouteNotFound, RoutingTable, UnsafePath, check_path
+from api_gateway.routing_table import RouteNotFound, RoutingTable, UnsafePath, check_path
 
 TABLE = RoutingTable()
 
@@ -28,7 +28,7 @@ def test_prefixes_match_whole_segments_only(path):
 
 
 def test_the_longest_prefix_wins_whatever_the_declared_order():
-    from api_gateway.routes import Route
+    from api_gateway.routing_table import Route
 
     table = RoutingTable([Route("/api/orders", "orders-service"), Route("/api/orders/stats", "stats-service")])
     assert table.match("/api/orders/stats/today").route.service == "stats-service"

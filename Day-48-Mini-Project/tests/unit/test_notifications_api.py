@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from chassis.auth import JwksCache, TokenVerifier
+from chassis.unit_of_work import UnitOfWork
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from notifications_service.app import create_app
 from notifications_service.notification import Notification
-from notifications_service.notification_store import record_notification
+from notifications_service.notification_service import record_notification
 from notifications_service.openapi import DOCUMENT
 from notifications_service.settings import Settings
-from sqlalchemy.orm import Session
 
 ALICE, BOB = "a" * 32, "b" * 32
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -34,7 +34,7 @@ def settings(tmp_path):
 def app(settings, token_keys):
     app = create_app(settings, verifier=token_keys.verifier())
     yield app
-    app.extensions["notifications.engine"].dispose()
+    app.extensions["chassis.dependencies"].engine.dispose()
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def notify(app, user_id, message, minutes=0, event_type="order.approved"):
     notification = Notification(id=uuid.uuid4().hex, event_id=uuid.uuid4().hex, user_id=user_id,
                                 event_type=event_type, message=message,
                                 created_at=START + timedelta(minutes=minutes))
-    with Session(app.extensions["notifications.engine"]) as session, session.begin():
-        record_notification(session, notification)
+    record_notification(UnitOfWork(app.extensions["chassis.dependencies"].engine, "notifications-service"),
+                        notification)
     return notification
 
 
@@ -224,7 +224,7 @@ def test_unreachable_token_keys_are_503_not_401_or_500(settings, token_keys):
     response = app.test_client().get("/notifications", headers=bearer(token_keys.issue(ALICE)))
     assert_problem(response, 503)
     assert response.headers["Retry-After"] == "5"
-    app.extensions["notifications.engine"].dispose()
+    app.extensions["chassis.dependencies"].engine.dispose()
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])

@@ -1,24 +1,19 @@
 """notifications-service's consumer side: the handler on its own and through the chassis delivery path."""
 
+from functools import partial
+
 import pytest
-from chassis.consumer import (
-    DEAD_LETTERED,
-    DUPLICATE,
-    PROCESSED,
-    RETRY,
-    handle_delivery,
-    inbox,
-    inbox_metadata,
-)
+from chassis.consumer import DEAD_LETTERED, DUPLICATE, PROCESSED, RETRY, handle_delivery
 from chassis.database import create_database_engine, create_schema
 from chassis.events import Event, amqp_properties
+from chassis.inbox import inbox, inbox_metadata
 from chassis.metrics import ServiceMetrics
-from notifications_service.event_handlers import BINDING_KEYS, handle, topology
+from chassis.unit_of_work import UnitOfWork
+from notifications_service.event_handlers import router
 from notifications_service.message_templates import MalformedEvent
 from notifications_service.settings import Settings
 from notifications_service.tables import metadata, notifications
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 USER = "0123456789abcdef0123456789abcdef"
 MAX_ATTEMPTS = 5
@@ -51,7 +46,8 @@ def deliver(channel, tag, body, engine, *, delivery_count=0, event=None, **kwarg
     headers = {"x-delivery-count": delivery_count} if delivery_count else {}
     properties = amqp_properties(event or Event("x", "y", {}), headers)
     return handle_delivery(channel, type("Deliver", (), {"delivery_tag": tag}), properties, body,
-                           engine=engine, handler=handle, max_attempts=MAX_ATTEMPTS, **kwargs)
+                           unit_of_work=partial(UnitOfWork, engine, "notifications-service"), handler=router,
+                           max_attempts=MAX_ATTEMPTS, **kwargs)
 
 
 def deliver_event(channel, tag, event, engine, **kwargs):
@@ -59,8 +55,8 @@ def deliver_event(channel, tag, event, engine, **kwargs):
 
 
 def handle_in_transaction(engine, event):
-    with Session(engine) as session, session.begin():
-        handle(session, event)
+    with UnitOfWork(engine, "notifications-service") as uow:
+        router(uow, event)
 
 
 def test_an_event_becomes_one_notification_for_its_user(engine):
@@ -140,14 +136,14 @@ def test_a_body_that_is_not_an_event_is_dead_lettered(engine, fake_channel, body
 
 def test_the_topology_binds_exactly_the_notified_event_types():
     settings = Settings.from_env({"EVENTS_EXCHANGE": "ex", "MAX_DELIVERY_ATTEMPTS": "3"})
-    queue = topology(settings)
+    queue = router.topology(settings.service)
     assert set(queue.binding_keys) == {"user.registered", "order.created", "order.approved", "order.rejected",
-                                       "order.cancelled", "credit.released"} == set(BINDING_KEYS)
+                                       "order.cancelled", "credit.released"} == set(router.event_types)
     assert (queue.exchange, queue.queue, queue.dead_letter_queue, queue.max_attempts) == (
         "ex", "notifications-service", "notifications-service.dead-letter", 3)
 
 
 def test_the_queue_name_can_be_set_for_tests():
-    queue = topology(Settings.from_env({"CONSUMER_QUEUE": "run-42-notifications"}))
+    queue = router.topology(Settings.from_env({"CONSUMER_QUEUE": "run-42-notifications"}).service)
     assert (queue.exchange, queue.queue, queue.dead_letter_queue) == (
         "events", "run-42-notifications", "run-42-notifications.dead-letter")

@@ -5,13 +5,13 @@ import json
 import pytest
 from chassis.events import Event
 from chassis.outbox import outbox
+from chassis.unit_of_work import UnitOfWork
 from orders_service.app import create_app
-from orders_service.event_handlers import handle
+from orders_service.event_handlers import router
 from orders_service.openapi import DOCUMENT
 from orders_service.settings import Settings
 from orders_service.tables import idempotency_keys, orders, products
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 ALICE, BOB = "a" * 32, "b" * 32
 MISSING = "0" * 32
@@ -27,7 +27,7 @@ def settings(tmp_path):
 def app(settings, token_keys):
     app = create_app(settings, verifier=token_keys.verifier())
     yield app
-    app.extensions["orders.engine"].dispose()
+    engine_of(app).dispose()
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def placed(client, as_user, **kwargs):
 
 
 def engine_of(app):
-    return app.extensions["orders.engine"]
+    return app.extensions["chassis.dependencies"].engine
 
 
 def count(app, table):
@@ -74,8 +74,8 @@ def outbox_events(app, event_type=None):
 
 def decide(app, order_id, event_type="credit.reserved", **data):
     event = Event(event_type, "users-service", {"order_id": order_id, "user_id": ALICE, "amount_cents": 1, **data})
-    with Session(engine_of(app)) as session, session.begin():
-        handle(session, event)
+    with UnitOfWork(engine_of(app), "orders-service") as uow:
+        router(uow, event)
 
 
 def assert_problem(response, status):

@@ -20,7 +20,7 @@ def app(tmp_path, token_keys):
                                   "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F"})
     app = create_app(settings, verifier=token_keys.verifier())
     yield app
-    app.extensions["orders.engine"].dispose()
+    app.extensions["chassis.dependencies"].engine.dispose()
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def post(app, token_keys):
 
 
 def nothing_written(app):
-    with app.extensions["orders.engine"].connect() as connection:
+    with app.extensions["chassis.dependencies"].engine.connect() as connection:
         return all(connection.execute(select(func.count()).select_from(t)).scalar_one() == 0 for t in (orders, outbox))
 
 

@@ -26,7 +26,7 @@ def client(tmp_path_factory, token_keys):
                                   "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F"})
     app = create_app(settings, verifier=token_keys.verifier())
     yield app.test_client()
-    app.extensions["orders.engine"].dispose()
+    app.extensions["chassis.dependencies"].engine.dispose()
 
 
 def b64(data: dict) -> str:

@@ -1,20 +1,21 @@
 """orders-service's side of the saga: credit decisions applied to orders, on a SQLite file."""
 
 import json
+from functools import partial
 
 import pytest
 from chassis.consumer import DEAD_LETTERED, DUPLICATE, PROCESSED, RETRY, handle_delivery
 from chassis.database import create_database_engine
 from chassis.events import Event, amqp_properties
 from chassis.outbox import outbox
+from chassis.unit_of_work import UnitOfWork
 from orders_service import order_service
-from orders_service.app import prepare_database
-from orders_service.event_handlers import BINDING_KEYS, MalformedEvent, handle, topology
+from orders_service.event_handlers import MalformedEvent, router
 from orders_service.order_request import RequestedLine
 from orders_service.order_service import OrderNotFound
+from orders_service.service import SERVICE
 from orders_service.settings import Settings
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 ALICE = "a" * 32
 
@@ -22,14 +23,14 @@ ALICE = "a" * 32
 @pytest.fixture
 def engine(tmp_path):
     engine = create_database_engine(f"sqlite:///{tmp_path / 'orders.db'}")
-    prepare_database(engine)
+    SERVICE.prepare_database(engine)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
 def order(engine):
-    return order_service.place_order(engine, ALICE, (RequestedLine("monitor", 2),)).body
+    return order_service.place_order(UnitOfWork(engine, SERVICE.name), ALICE, (RequestedLine("monitor", 2),)).body
 
 
 def credit(event_type, order_id, **data):
@@ -38,13 +39,12 @@ def credit(event_type, order_id, **data):
 
 
 def apply(engine, event):
-    with Session(engine) as session, session.begin():
-        handle(session, event)
+    with UnitOfWork(engine, SERVICE.name) as uow:  # as the consumer does, with the inbox row
+        router(uow, event)
 
 
 def status_of(engine, order_id):
-    with Session(engine) as session:
-        shown = order_service.get_order(session, ALICE, order_id)
+    shown = order_service.get_order(UnitOfWork(engine, SERVICE.name), ALICE, order_id)
     return shown["status"], shown["reason"]
 
 
@@ -96,8 +96,7 @@ def test_a_late_contrary_decision_changes_nothing(engine, order, first, late):
 
 def test_a_decision_on_a_cancelled_order_changes_nothing(engine, order):
     apply(engine, credit("credit.reserved", order["id"]))
-    with Session(engine) as session, session.begin():
-        order_service.cancel_order(session, ALICE, order["id"])
+    order_service.cancel_order(UnitOfWork(engine, SERVICE.name), ALICE, order["id"])
     apply(engine, credit("credit.reserved", order["id"]))
     assert status_of(engine, order["id"])[0] == "CANCELLED"
     assert len(announced(engine, "order.approved")) == 1
@@ -124,7 +123,8 @@ def test_other_event_types_are_ignored(engine, order):
 def deliver(channel, event, engine, delivery_count=0, tag=1):
     properties = amqp_properties(event, {"x-delivery-count": delivery_count} if delivery_count else {})
     return handle_delivery(channel, type("Deliver", (), {"delivery_tag": tag}), properties, event.to_json(),
-                           engine=engine, handler=handle, max_attempts=3)
+                           unit_of_work=partial(UnitOfWork, engine, SERVICE.name), handler=router,
+                           max_attempts=3)
 
 
 def test_through_the_chassis_consumer_a_redelivery_is_dropped_and_acked(engine, order, fake_channel):
@@ -145,8 +145,8 @@ def test_through_the_chassis_consumer_an_unknown_order_is_retried_then_dead_lett
 def test_the_topology_binds_the_credit_decisions_to_the_configured_queue():
     settings = Settings.from_env({"EVENTS_EXCHANGE": "test-events", "CONSUMER_QUEUE": "orders-test",
                                   "MAX_DELIVERY_ATTEMPTS": "7"})
-    shape = topology(settings.service)
-    assert (shape.exchange, shape.queue, shape.binding_keys) == ("test-events", "orders-test", BINDING_KEYS)
-    assert set(BINDING_KEYS) == {"credit.reserved", "credit.rejected"}
+    shape = router.topology(settings.service)
+    assert (shape.exchange, shape.queue, shape.binding_keys) == ("test-events", "orders-test", router.event_types)
+    assert set(router.event_types) == {"credit.reserved", "credit.rejected"}
     assert shape.dead_letter_queue == "orders-test.dead-letter" and shape.max_attempts == 7
-    assert topology(Settings.from_env({}).service).queue == "orders-service"
+    assert router.topology(Settings.from_env({}).service).queue == "orders-service"

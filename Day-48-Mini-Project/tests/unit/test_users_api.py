@@ -11,13 +11,12 @@ from chassis.auth import JwksCache, TokenVerifier
 from chassis.config import ServiceConfig
 from chassis.events import Event
 from chassis.outbox import outbox
+from chassis.unit_of_work import UnitOfWork
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from users_service import passwords, token_service
 from users_service.account_service import promote_to_admin
 from users_service.app import create_app
 from users_service.refresh_tokens import Standing, hash_token
-from users_service.routes import ENGINE, TOKEN_POLICY
 from users_service.settings import Settings
 from users_service.tables import refresh_tokens, users
 
@@ -47,7 +46,7 @@ def client(app):
 
 
 def engine_of(app):
-    return app.extensions[ENGINE]
+    return app.extensions["chassis.dependencies"].engine
 
 
 def register(client, email="ada@example.com", password=PASSWORD, name="Ada Lovelace"):
@@ -63,8 +62,7 @@ def bearer(token):
 
 
 def make_admin(app, email):
-    with Session(engine_of(app)) as session, session.begin():
-        promote_to_admin(session, email)
+    promote_to_admin(UnitOfWork(engine_of(app), "users-service"), email)
 
 
 def outbox_events(app) -> list[Event]:
@@ -220,10 +218,10 @@ def test_refresh_rotation_and_reuse_detection(client):
 def test_an_expired_refresh_token_is_refused_and_stays_unspent(app, client):
     register(client)
     raw = login(client).get_json()["refresh_token"]
-    policy = app.extensions[TOKEN_POLICY]
+    policy = app.extensions["chassis.dependencies"].token_policy
     later = datetime.now(UTC) + timedelta(seconds=policy.refresh_ttl + 1)
-    with Session(engine_of(app)) as session, session.begin():
-        assert token_service.refresh(session, raw, policy, now=later) == (None, Standing.EXPIRED)
+    assert token_service.refresh(UnitOfWork(engine_of(app), "users-service"), raw, policy,
+                                 now=later) == (None, Standing.EXPIRED)
     assert client.post("/auth/refresh", json={"refresh_token": raw}).status_code == 200, \
         "an attempt after expiry (here: in the future) must not spend the token"
 

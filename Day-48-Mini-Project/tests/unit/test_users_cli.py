@@ -66,22 +66,23 @@ def test_an_unknown_command_is_a_usage_error():
 
 @pytest.mark.parametrize("command", ["consume", "relay"])
 def test_the_worker_commands_run_their_loop_with_the_service_topology(database_url, monkeypatch, command):
-    import users_service.__main__ as cli
-    from chassis.consumer import inbox
+    import chassis.service_kit as kit
+    from chassis.inbox import inbox
+    from users_service.event_handlers import router
 
     monkeypatch.setenv("CONSUMER_QUEUE", "test-users-queue")
     calls = []
-    monkeypatch.setattr(cli, "stop_on_signals", lambda stop: None)  # leave pytest's own handlers alone
-    monkeypatch.setattr(cli, "run_consumer", lambda engine, config, topology, handler, stop, **kw:
+    monkeypatch.setattr(kit, "stop_on_signals", lambda stop: None)  # leave pytest's own handlers alone
+    monkeypatch.setattr(kit, "run_consumer", lambda engine, config, topology, handler, stop, **kw:
                         calls.append(("consume", topology, handler)))
-    monkeypatch.setattr(cli, "run_relay", lambda engine, config, stop, **kw: calls.append(("relay",)))
+    monkeypatch.setattr(kit, "run_relay", lambda engine, config, stop, **kw: calls.append(("relay",)))
     assert main([command]) == 0
     assert [call[0] for call in calls] == [command]
     if command == "consume":
         _, topology, handler = calls[0]
         assert topology.queue == "test-users-queue"
         assert set(topology.binding_keys) == {"order.created", "order.cancelled"}
-        assert handler is cli.handle
+        assert handler is router
         engine = create_database_engine(database_url)
         with engine.connect() as connection:
             connection.execute(select(inbox.c.event_id)).all()  # the consumer's inbox exists

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 from chassis.auth import authenticate, requires_auth
+from chassis.dependencies import current_dependencies
 from chassis.problems import ValidationFailed
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from notifications_service.notification import Notification
-from notifications_service.notification_store import DEFAULT_LIMIT, MAX_LIMIT, notifications_of
+from notifications_service.notification_service import DEFAULT_LIMIT, MAX_LIMIT, notifications_of
 
 api = Blueprint("notifications", __name__)
 _DIGITS = re.compile(r"[0-9]{1,6}")
@@ -43,8 +44,7 @@ def notification_json(notification: Notification) -> dict:
 @requires_auth("user")
 def list_notifications():
     limit = limit_from(request.args)
-    with current_app.extensions["notifications.engine"].connect() as connection:
-        items = notifications_of(connection, authenticate().user_id, limit)
+    items = notifications_of(current_dependencies().unit_of_work(), authenticate().user_id, limit)
     response = jsonify(items=[notification_json(n) for n in items])
     response.headers["Cache-Control"] = "private, no-store"  # one user's inbox: no shared cache keeps it
     return response
