@@ -131,6 +131,20 @@ DEFAULT_JWKS_URL = "http://127.0.0.1:5001/.well-known/jwks.json"
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """The settings of a service that needs nothing beyond the chassis's (a consumer of events)."""
+
+    service: ServiceConfig
+
+    @classmethod
+    def for_service(cls, service_name: str, environ: Mapping[str, str] = os.environ):
+        environment = Environment(service_name, environ)
+        service = ServiceConfig.read(environment)
+        environment.check()
+        return cls(service=service)
+
+
+@dataclass(frozen=True)
 class TokenCheckingSettings:
     """The settings of a service that checks the bearer tokens users-service issues: the chassis's,
     plus where the signing keys are published and what the tokens must say."""

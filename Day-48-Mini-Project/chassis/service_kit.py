@@ -72,8 +72,8 @@ def jwks_token_verifier(settings, dependencies: Dependencies) -> TokenVerifier:
 class Service:
     name: str  # "orders-service": logs, metrics, the events' source, the default queue
     read_settings: Callable[[Mapping[str, str]], Any]  # the environment -> settings with a ``.service``
-    tables: tuple[MetaData, ...]  # the service's own tables
-    blueprint: Blueprint  # its HTTP API
+    tables: tuple[MetaData, ...] = ()  # the service's own tables
+    blueprint: Blueprint | None = None  # its HTTP API; None: no web process (a consumer only)
     openapi: Mapping | None = None  # served at /openapi.json (None: the blueprint serves it)
     router: EventRouter | None = None  # the events it consumes: a ``consume`` command
     publishes: tuple[str, ...] = ()  # the event types it publishes: an outbox and a ``relay`` command
@@ -81,6 +81,11 @@ class Service:
     dependencies: Callable[[Any, Engine], Dependencies] = default_dependencies
     token_verifier: Callable[[Any, Dependencies], TokenVerifier] = jwks_token_verifier
     commands: tuple[Command, ...] = field(default=())
+
+    @property
+    def package(self) -> str:
+        """Its Python package: the name with ``_`` for ``-`` (``orders-service`` -> ``orders_service``)."""
+        return self.name.replace("-", "_")
 
     @property
     def metadata(self) -> tuple[MetaData, ...]:
@@ -104,6 +109,8 @@ class Service:
                    engine: Engine | None = None) -> Flask:
         """The web app; gunicorn calls it with no arguments, so everything comes from the environment.
         ``verifier`` and ``engine`` replace the ones built from the settings (tests)."""
+        if self.blueprint is None:
+            raise TypeError(f"{self.name} declares no HTTP API (blueprint), so it has no web app")
         settings = settings or self.read_settings(os.environ)
         self._observe(settings)
         engine = engine or create_database_engine(settings.service.database_url)
@@ -129,8 +136,7 @@ class Service:
     # --8<-- [end:create_app]
 
     def parser(self) -> argparse.ArgumentParser:
-        package = self.blueprint.import_name.partition(".")[0]
-        cli = argparse.ArgumentParser(prog=f"python -m {package}",
+        cli = argparse.ArgumentParser(prog=f"python -m {self.package}",
                                       description=f"{self.name}: worker processes and commands "
                                                   "(the web app runs under gunicorn).")
         commands = cli.add_subparsers(dest="command", required=True)
