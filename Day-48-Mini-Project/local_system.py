@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from chassis.system_manifest import CONSUMER, load_system_manifest
+from chassis.system_manifest import CONSUMER, WEB, load_system_manifest
 
 DAY_48 = Path(__file__).resolve().parent
 PROCFILE = DAY_48 / "Procfile"
@@ -102,7 +102,8 @@ class SystemConfig:
             env[port_variable(process)] = str(port)
         for service in SYSTEM.services:
             env[database_url_variable(service.short_name)] = self.database_url(service.short_name)
-            env[service.instances_variable] = self.url(service.short_name)
+            if service.has(WEB):  # the gateway's upstream; a consumer-only service has none
+                env[service.instances_variable] = self.url(service.short_name)
             if service.has(CONSUMER):
                 env[queue_variable(service.short_name)] = self.consumer_queue(service.short_name)
         if self.redis_url:

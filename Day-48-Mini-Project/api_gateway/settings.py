@@ -16,9 +16,10 @@ _SYSTEM = load_system_manifest()
 SERVICE_NAME = _SYSTEM.gateway.name
 USERS, ORDERS, NOTIFICATIONS = "users-service", "orders-service", "notifications-service"  # the routing table's upstreams
 # Each upstream's environment variable listing its instances when no Consul agent is configured, and
-# the local instance it defaults to (the port `make run` gives it).
+# the local instance it defaults to (the port `make run` gives it). Only a service with a web process
+# is an upstream: one that only consumes events has nothing to route to.
 INSTANCE_VARIABLES = {service.name: (service.instances_variable, f"http://127.0.0.1:{service.port}")
-                      for service in _SYSTEM.services}
+                      for service in _SYSTEM.web_services}
 DEFAULT_JWKS_URL = f"{INSTANCE_VARIABLES[USERS][1]}/.well-known/jwks.json"
 
 

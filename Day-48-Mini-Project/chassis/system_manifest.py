@@ -1,9 +1,12 @@
 """The system manifest, ``system.toml``: the one place that says which services the Day 48 system
 has, and each one's port, database, processes and the variable the gateway finds its instances in.
 
-The local launcher, the gateway's defaults and the tests read it instead of repeating it, so adding
-a service starts with one entry there. It lives in the chassis because every image holds the
-chassis (and ``system.toml`` next to it). Nothing is read until ``load_system_manifest()`` is called.
+The local launcher, the gateway's defaults and the tests read it, and render_deployment.py writes
+the Procfile and the Compose, PostgreSQL and Prometheus files from it, so adding a service starts
+with one entry there. A service without a web process (a consumer only) has no port and no
+instances variable: nothing routes to it. The reader lives in the chassis because every image holds
+the chassis (and ``system.toml`` next to it). Nothing is read until ``load_system_manifest()`` is
+called.
 """
 
 from __future__ import annotations
@@ -63,23 +66,23 @@ class Gateway:
 
 @dataclass(frozen=True)
 class Service:
-    """A service behind the gateway: its own database, a web process and the workers it needs."""
+    """A service behind the gateway: its own database, and a web process, workers, or both."""
 
     name: str  # "users-service": discovery, logs, traces, its queue and its Compose web service
     short_name: str  # "users": its Procfile web process and the prefix of its workers' names
     package: str  # "users_service"
-    port: int
+    port: int | None  # its web process's port; None for a service without one
     database: str  # the database's name; its owner is the login `database_role`
-    processes: tuple[Process, ...]  # the web process first
-    instances_variable: str  # where the gateway reads this service's URLs without Consul
+    processes: tuple[Process, ...]  # the web process first, when it has one
+    instances_variable: str | None  # where the gateway reads this service's URLs without Consul; None without a web process
 
     @property
-    def web(self) -> Process:
-        return self.processes[0]
+    def web(self) -> Process | None:
+        return next((process for process in self.processes if process.kind == WEB), None)
 
     @property
     def workers(self) -> tuple[Process, ...]:
-        return self.processes[1:]
+        return tuple(process for process in self.processes if process.kind != WEB)
 
     def has(self, kind: str) -> bool:
         return any(process.kind == kind for process in self.processes)
@@ -104,6 +107,11 @@ class SystemManifest:
     @property
     def web_processes(self) -> tuple[Process, ...]:
         return tuple(p for p in self.processes if p.kind == WEB)
+
+    @property
+    def web_services(self) -> tuple[Service, ...]:
+        """The services the gateway can route to: those with a web process."""
+        return tuple(service for service in self.services if service.has(WEB))
 
     @property
     def workers(self) -> tuple[Process, ...]:
@@ -159,30 +167,39 @@ def _service(table, index: int, problems: list[str]) -> Service:
         problems.append(f"{where} must be a table")
         table = {}
     where = f"[[services]] {table.get('name', f'#{index + 1}')!r}"
-    _expect_keys(table, where, {"name", "short_name", "package", "port", "database", "processes",
-                                "instances_variable"}, problems)
+    kinds = table.get("processes")
+    # The outbox a relay publishes is written by a web request or a consumed event: one of them must run.
+    if not (isinstance(kinds, list) and len(set(kinds)) == len(kinds) and set(kinds) <= set(PROCESS_KINDS)
+            and (WEB in kinds or CONSUMER in kinds) and kinds == sorted(kinds, key=PROCESS_KINDS.index)):
+        problems.append(f"{where}: processes must list {WEB!r}, {CONSUMER!r} or both, in the order "
+                        f"{', '.join(PROCESS_KINDS)}, each once, and may add {RELAY!r}; got {kinds!r}")
+        kinds = [WEB]
+    web_keys = {"port", "instances_variable"} if WEB in kinds else set()
+    _expect_keys(table, where, {"name", "short_name", "package", "database", "processes", *web_keys}, problems,
+                 unknown_because={key: f"only a service with a {WEB!r} process has one"
+                                  for key in {"port", "instances_variable"} - web_keys})
     name = _text(table, "name", _KEBAB, where, problems)
     short_name = _text(table, "short_name", _KEBAB, where, problems)
     package = _text(table, "package", _IDENTIFIER, where, problems)
-    port = _port(table, "port", where, problems)
-    kinds = table.get("processes")
-    if not (isinstance(kinds, list) and kinds and kinds[0] == WEB and len(set(kinds)) == len(kinds)
-            and set(kinds) <= set(PROCESS_KINDS)):
-        problems.append(f"{where}: processes must start with {WEB!r} and may add {RELAY!r} and {CONSUMER!r}, "
-                        f"each once; got {kinds!r}")
-        kinds = [WEB]
+    port = _port(table, "port", where, problems) if web_keys else None
     processes = tuple(Process(kind, package, short_name if kind == WEB else f"{short_name}-{kind}",
                               name if kind == WEB else f"{short_name}-{kind}", port if kind == WEB else None)
                       for kind in kinds)
+    instances_variable = _text(table, "instances_variable", _VARIABLE, where, problems) if web_keys else None
     return Service(name, short_name, package, port, _text(table, "database", _IDENTIFIER, where, problems),
-                   processes, _text(table, "instances_variable", _VARIABLE, where, problems))
+                   processes, instances_variable)
 
 
-def _expect_keys(table: Mapping, where: str, expected: set[str], problems: list[str]) -> None:
+def _expect_keys(table: Mapping, where: str, expected: set[str], problems: list[str],
+                 unknown_because: Mapping[str, str] | None = None) -> None:
+    """Name the keys ``table`` lacks and those it should not have (``unknown_because`` says why for some)."""
+    unknown_because = unknown_because or {}
     if missing := sorted(expected - set(table)):
         problems.append(f"{where} lacks {', '.join(missing)}")
-    if unknown := sorted(set(table) - expected):
+    if unknown := sorted(set(table) - expected - set(unknown_because)):
         problems.append(f"{where} has unknown keys {', '.join(unknown)}")
+    for key in sorted(set(table) & set(unknown_because)):
+        problems.append(f"{where} has {key}, but {unknown_because[key]}")
 
 
 def _text(table: Mapping, key: str, pattern: re.Pattern, where: str, problems: list[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -75,6 +76,14 @@ def test_only_the_gateway_is_published_so_services_can_scale(compose):
     assert published == {"api-gateway"}, "a fixed host port stops `--scale`; only the gateway is the way in"
 
 
+def settings_reader(package: str):
+    """How the package's processes read their settings: its declaration's ``read_settings``
+    (service.py), or, for the gateway, which has no declaration, its ``Settings.from_env``."""
+    if importlib.util.find_spec(f"{package}.service") is not None:
+        return importlib.import_module(f"{package}.service").SERVICE.read_settings
+    return importlib.import_module(f"{package}.settings").Settings.from_env
+
+
 def test_each_service_accepts_its_compose_environment(compose):
     """The settings each image's code reads from the environment compose gives it."""
     sys.path.insert(0, str(DAY_48))
@@ -82,9 +91,8 @@ def test_each_service_accepts_its_compose_environment(compose):
         if "build" not in service:
             continue
         package = service["build"]["args"]["SERVICE"]
-        settings = importlib.import_module(f"{package}.settings")
         environment = {k: str(v) for k, v in service["environment"].items()}
-        config = settings.Settings.from_env(environment)
+        config = settings_reader(package)(environment)
         assert config.service.service_name == SETTINGS_OF[package]
 
 

@@ -1,6 +1,10 @@
 """The event contracts: each schema is a valid draft 2020-12 schema, CONTRACTS.md summarises exactly
 the schemas, what the producers build passes, what the consumers read is guaranteed, and a broken
-payload is refused with a message that says where and what."""
+payload is refused with a message that says where and what.
+
+A schema names its producer (``x-source``) and never its consumers: who consumes a type is said
+once, by the ``@router.handles(...)`` of each consuming service of system.toml, and CONTRACTS.md's
+"consumed by" column is checked against those routers."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from chassis.event_contracts import (
     schema_for,
     validate,
 )
+from chassis.system_manifest import CONSUMER, load_system_manifest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from notifications_service.message_templates import render_message
@@ -38,8 +43,7 @@ from users_service.credit_ledger import (
 DAY_48 = Path(__file__).resolve().parents[2]
 SCHEMA_FILES = sorted((DAY_48 / "contracts" / "events").glob("*.json"))
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
-HANDLER_MODULES = {"users-service": "users_service.event_handlers", "orders-service": "orders_service.event_handlers",
-                   "notifications-service": "notifications_service.event_handlers"}
+SYSTEM = load_system_manifest()
 
 ORDER_ID, USER_ID = uuid.uuid4().hex, uuid.uuid4().hex
 
@@ -65,6 +69,17 @@ VALID = {
     "order.cancelled": {"order_id": ORDER_ID, "user_id": USER_ID, "total_cents": 11_997},
     "credit.released": reserved_data(ORDER),
 }
+
+
+def declaration(service):
+    """The ``SERVICE`` a service's package declares in its ``service.py`` (chassis/service_kit.py)."""
+    return importlib.import_module(f"{service.package}.service").SERVICE
+
+
+def consumers_of(event_type: str) -> list[str]:
+    """The services of system.toml whose router handles ``event_type``, in the manifest's order."""
+    return [service.name for service in SYSTEM.services
+            if declaration(service).router and event_type in declaration(service).router.event_types]
 
 
 def schema_file(event_type: str) -> dict:
@@ -121,12 +136,14 @@ def test_every_schema_is_a_valid_draft_2020_12_schema(path):
 
 
 @pytest.mark.parametrize("event_type", known_event_types())
-def test_every_schema_says_what_the_event_is_who_sends_it_and_who_reads_it(event_type):
+def test_every_schema_says_what_the_event_is_and_who_sends_it_but_not_who_reads_it(event_type):
     schema = schema_file(event_type)
     assert schema["title"].startswith(f"{event_type}: ")
+    assert schema["x-source"] in {service.name for service in SYSTEM.services}, "x-source names a service of system.toml"
     assert f"Published by {schema['x-source']}" in schema["description"]
-    for consumer in schema["x-consumers"]:
-        assert consumer in schema["description"], f"{event_type}: the description does not name {consumer}"
+    assert "x-consumers" not in schema, f"{event_type}: remove x-consumers; the consumers' routers say who consumes it"
+    named = [s.name for s in SYSTEM.services if s.name != schema["x-source"] and s.name in schema["description"]]
+    assert not named, f"{event_type}: the description names {named}; a producer's contract does not name its consumers"
     assert schema["type"] == "object"
 
 
@@ -172,22 +189,39 @@ def test_each_table_row_says_what_its_schema_says(row):
     event_type = re.search(r"`([^`]+)`", row["type"])[1]
     schema = schema_file(event_type)
     assert row["source"] == schema["x-source"]
-    assert row["consumed by"].split(", ") == schema["x-consumers"]
     assert re.match(r"`([^`]+)`", row["`data`"])[1] == summary(schema)
 
 
-def bound_event_types(module_name: str) -> tuple[str, ...]:
-    """The types a service's queue is bound to: its event router's, or its older ``BINDING_KEYS``."""
-    handlers = importlib.import_module(module_name)
-    router = getattr(handlers, "router", None)
-    return router.event_types if router is not None else handlers.BINDING_KEYS
+@pytest.mark.parametrize("row", events_table(), ids=lambda row: row["type"])
+def test_each_table_row_names_the_services_whose_router_handles_it(row):
+    event_type = re.search(r"`([^`]+)`", row["type"])[1]
+    expected = ", ".join(consumers_of(event_type)) or "—"
+    assert row["consumed by"] == expected, (
+        f"CONTRACTS.md, {event_type}: 'consumed by' must be {expected!r}, the services of system.toml whose "
+        f"router handles it (@router.handles), in the manifest's order")
 
 
-@pytest.mark.parametrize("service", sorted(HANDLER_MODULES))
-def test_each_consumer_binds_exactly_the_types_whose_schema_names_it(service):
-    bound = set(bound_event_types(HANDLER_MODULES[service]))
-    named = {t for t in known_event_types() if service in schema_file(t)["x-consumers"]}
-    assert bound == named, f"{service} consumes {sorted(bound)}, the schemas say {sorted(named)}"
+@pytest.mark.parametrize("service", SYSTEM.services, ids=lambda service: service.name)
+def test_a_service_has_a_router_exactly_when_the_manifest_gives_it_a_consumer(service):
+    router = declaration(service).router
+    assert (router is not None) == service.has(CONSUMER), (
+        f"{service.package}/service.py declares {'a' if router else 'no'} router, but system.toml gives "
+        f"{service.name} {'a' if service.has(CONSUMER) else 'no'} consumer process")
+
+
+@pytest.mark.parametrize("service", [s for s in SYSTEM.services if s.has(CONSUMER)], ids=lambda s: s.name)
+def test_each_consumer_handles_only_types_that_have_a_contract(service):
+    handled = set(declaration(service).router.event_types)
+    assert handled, f"{service.name} has a consumer that handles nothing"
+    unknown = handled - set(known_event_types())
+    assert not unknown, f"{service.name} handles {sorted(unknown)}, which have no schema in contracts/events/"
+
+
+@pytest.mark.parametrize("event_type", known_event_types())
+def test_each_type_is_published_by_the_service_its_schema_names(event_type):
+    publishers = [s.name for s in SYSTEM.services if event_type in declaration(s).publishes]
+    assert publishers == [schema_file(event_type)["x-source"]], (
+        f"{event_type}: x-source says {schema_file(event_type)['x-source']}, the declarations' publishes say {publishers}")
 
 
 # --- what the producers build passes; what the consumers read is there -------------------------
@@ -214,7 +248,7 @@ def test_every_rejection_reason_the_ledger_gives_passes():
 
 @pytest.mark.parametrize("event_type", sorted(VALID))
 def test_consumers_accept_every_valid_payload(event_type):
-    consumers = schema_for(event_type)["x-consumers"]
+    consumers = consumers_of(event_type)
     if "users-service" in consumers:
         assert order_amount(event_type, VALID[event_type]).order_id == ORDER_ID
     if "notifications-service" in consumers:

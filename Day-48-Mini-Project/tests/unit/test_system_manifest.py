@@ -1,9 +1,12 @@
-"""system.toml is the one list of the system's services; every file that repeats part of it by hand
-(the Procfile, docker-compose.yml, init.sql, prometheus.yml, CONTRACTS.md) is checked against it
-here, and each failure says which file to edit and what to add."""
+"""system.toml is the one list of the system's services; every file that says part of it again is
+checked against it here. The Procfile, docker-compose.yml, init.sql and prometheus.yml are written
+from it by render_deployment.py (tests/unit/test_rendered_deployment.py checks they are up to date),
+so these checks hold the renderer to what the launcher and the images expect; CONTRACTS.md and the
+services' declarations are written by hand, and a failure says which file to edit and what to add."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import tomllib
 from pathlib import Path
@@ -16,6 +19,7 @@ from api_gateway.settings import INSTANCE_VARIABLES, NOTIFICATIONS, ORDERS, USER
 from chassis.system_manifest import (
     CONSUMER,
     MANIFEST_PATH,
+    RELAY,
     WEB,
     ManifestError,
     Process,
@@ -46,10 +50,14 @@ def by_name(processes: tuple[Process, ...]):
 
 # ---- the manifest itself ----
 
+GUIDE_SERVICES = 3  # the services PROJECT-GUIDE.md teaches come first; one added after them (§ 13) extends it
+
+
 def test_the_manifest_describes_the_system_the_guide_teaches():
     # The prose is not checked: a change here must reach PROJECT-GUIDE.md (§ 1.2's process table, § 11.1's ports).
-    described = ([(SYSTEM.gateway.name, SYSTEM.gateway.port, None)]
-                 + [(s.name, s.port, s.database) for s in SYSTEM.services], [p.local_name for p in PROCESSES])
+    taught = SYSTEM.services[:GUIDE_SERVICES]
+    described = ([(SYSTEM.gateway.name, SYSTEM.gateway.port, None)] + [(s.name, s.port, s.database) for s in taught],
+                 [SYSTEM.gateway.short_name, *(p.local_name for s in taught for p in s.processes)])
     assert described == ([("api-gateway", 8080, None), ("users-service", 5001, "users"),
                           ("orders-service", 5002, "orders"), ("notifications-service", 5003, "notifications")],
                          ["gateway", "users", "users-relay", "users-consumer", "orders", "orders-relay",
@@ -78,9 +86,36 @@ def test_every_problem_of_a_broken_manifest_is_named_in_one_error():
     with pytest.raises(ManifestError) as raised:
         parse_system_manifest(document, source="broken.toml")
     message = str(raised.value)
-    for expected in ("broken.toml", "[gateway]: port", "processes must start with 'web'",
+    for expected in ("broken.toml", "[gateway]: port", "processes must list 'web', 'consumer' or both",
                      "port 5003 is used more than once", "unknown keys colour", "lacks database"):
         assert expected in message, f"{expected!r} should be in: {message}"
+
+
+CONSUMER_ONLY = {"name": "audit-service", "short_name": "audit", "package": "audit_service", "database": "audit",
+                 "processes": ["consumer"]}
+
+
+def test_a_service_may_be_a_consumer_only_with_no_port_and_no_instances():
+    document = manifest_document()
+    document["services"].append(dict(CONSUMER_ONLY))
+    audit = parse_system_manifest(document).service("audit")
+    assert (audit.port, audit.instances_variable, audit.web) == (None, None, None)
+    assert [(p.kind, p.local_name, p.compose_name, p.port) for p in audit.processes] == [
+        (CONSUMER, "audit-consumer", "audit-consumer", None)]
+    assert audit not in parse_system_manifest(document).web_services
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"port": 5009}, "has port, but only a service with a 'web' process has one"),
+    ({"instances_variable": "AUDIT_URLS"}, "has instances_variable, but only a service with a 'web' process"),
+    ({"processes": ["relay"]}, "processes must list 'web', 'consumer' or both"),
+    ({"processes": ["consumer", "relay"]}, "in the order web, relay, consumer"),
+])
+def test_a_consumer_only_service_is_refused_what_only_a_web_process_has(change, expected):
+    document = manifest_document()
+    document["services"].append({**CONSUMER_ONLY, **change})
+    with pytest.raises(ManifestError, match=re.escape(expected)):
+        parse_system_manifest(document)
 
 
 def test_no_service_list_is_refused():
@@ -99,7 +134,7 @@ def test_the_local_launcher_takes_its_processes_and_ports_from_the_manifest():
 
 
 def test_the_gateway_reads_every_service_and_routes_only_to_services_of_the_manifest():
-    names = {service.name for service in SYSTEM.services}
+    names = {service.name for service in SYSTEM.web_services}  # a consumer-only service is no upstream
     assert set(INSTANCE_VARIABLES) == names
     assert {USERS, ORDERS, NOTIFICATIONS} <= names, "api_gateway/settings.py names an upstream system.toml lacks"
     unknown = {route.service for route in ROUTES} - names
@@ -160,8 +195,10 @@ def test_each_process_is_a_compose_service_built_from_its_package(process, compo
                     f"{process.kind} process of {process.package}", pytrace=False)
     owner = SERVICE_OF.get(process, SYSTEM.gateway)
     build = service.get("build") or {}
+    # The image's port: its web port, or the metrics port of a service whose image runs only workers.
+    image_port = owner.port or SYSTEM.worker_metrics_port
     expected_build = {"context": ".", "dockerfile": "Dockerfile",
-                      "args": {"SERVICE": process.package, "PORT": str(owner.port)}}
+                      "args": {"SERVICE": process.package, "PORT": str(image_port)}}
     assert build == expected_build, f"docker-compose.yml, {process.compose_name}: build must be {expected_build}"
     command = service.get("command")
     if process.kind == WEB:
@@ -203,7 +240,7 @@ def test_each_service_process_uses_its_own_database_and_login(service, compose_s
 def test_the_gateway_waits_for_every_service_and_is_published_on_its_port(compose_services):
     gateway = compose_services.get(SYSTEM.gateway.name, {})
     waits_for = set(gateway.get("depends_on") or {})
-    missing = [s.name for s in SYSTEM.services if s.name not in waits_for]
+    missing = [s.name for s in SYSTEM.web_services if s.name not in waits_for]
     assert not missing, f"docker-compose.yml, {SYSTEM.gateway.name}: add {missing} to depends_on (service_healthy)"
     port = SYSTEM.gateway.port
     assert f"127.0.0.1:{port}:{port}" in gateway.get("ports", []), (
@@ -253,9 +290,10 @@ def test_init_sql_creates_a_login_and_a_closed_database_per_service(service, com
     assert role in roles, f"compose/postgres/init.sql: add CREATE ROLE {role} LOGIN PASSWORD '{role}';"
     assert databases.get(database) == role, f"compose/postgres/init.sql: add CREATE DATABASE {database} OWNER {role};"
     assert database in revoked, f"compose/postgres/init.sql: add {database} to REVOKE ALL ON DATABASE ... FROM PUBLIC"
-    url = urlsplit(str(compose_services.get(service.name, {}).get("environment", {}).get("DATABASE_URL", "")))
+    first = service.processes[0].compose_name
+    url = urlsplit(str(compose_services.get(first, {}).get("environment", {}).get("DATABASE_URL", "")))
     assert url.password == roles[role], (
-        f"docker-compose.yml, {service.name}: DATABASE_URL's password is not the one init.sql gives {role}")
+        f"docker-compose.yml, {first}: DATABASE_URL's password is not the one init.sql gives {role}")
 
 
 def test_init_sql_creates_no_database_the_manifest_lacks():
@@ -267,10 +305,25 @@ def test_init_sql_creates_no_database_the_manifest_lacks():
 # ---- CONTRACTS.md ----
 
 def test_the_contracts_document_every_service_on_its_port():
+    # A consumer-only service has no API: its contract is the events' table (test_event_contracts.py).
     contracts = (DAY_48 / "CONTRACTS.md").read_text(encoding="utf-8")
-    for component in (SYSTEM.gateway, *SYSTEM.services):
+    for component in (SYSTEM.gateway, *SYSTEM.web_services):
         heading = f"## {component.name} (port {component.port})"
         assert heading in contracts, f"CONTRACTS.md: add a section {heading!r} (system.toml's port)"
-    for service in SYSTEM.services:
+    for service in SYSTEM.web_services:
         assert f"`{service.instances_variable}`" in contracts, (
             f"CONTRACTS.md: the api-gateway section must name `{service.instances_variable}`")
+
+
+# ---- each service's declaration (its service.py) ----
+
+@pytest.mark.parametrize("service", SYSTEM.services, ids=lambda s: s.name)
+def test_each_service_declares_what_the_manifest_runs(service):
+    declared = importlib.import_module(f"{service.package}.service").SERVICE
+    where = f"{service.package}/service.py"
+    assert (declared.name, declared.package) == (service.name, service.package), (
+        f"{where}: SERVICE's name must be {service.name!r} (system.toml)")
+    assert (declared.blueprint is not None) == service.has(WEB), (
+        f"{where}: a blueprint (an HTTP API) exactly when system.toml gives {service.name} a 'web' process")
+    assert bool(declared.publishes) == service.has(RELAY), (
+        f"{where}: publishes events exactly when system.toml gives {service.name} a 'relay' process")
