@@ -132,3 +132,27 @@ class BrokerControl:
 def broker() -> BrokerControl:
     pytest.importorskip("pika")
     return BrokerControl()
+
+
+
+@pytest.fixture
+def topology_channel():
+    """``topology_channel(settings, router)``: a confirm-mode channel on the service's broker with the
+    service's queue declared and bound, so that nothing published afterwards is dropped for want of a
+    queue. Its connection closes when the test ends."""
+    import pika
+    from chassis.topology import declare_topology
+
+    connections = []
+
+    def open_channel(settings, router):
+        connection = pika.BlockingConnection(pika.URLParameters(settings.service.amqp_url))
+        connections.append(connection)
+        channel = connection.channel()
+        channel.confirm_delivery()
+        declare_topology(channel, router.topology(settings.service))
+        return channel
+
+    yield open_channel
+    for connection in connections:
+        connection.close()

@@ -10,7 +10,6 @@ import requests
 from chassis.events import Event, amqp_properties
 from chassis.inbox import inbox
 from chassis.metrics import ServiceMetrics
-from chassis.topology import declare_topology
 from chassis.workers import run_consumer
 from notifications_service.app import create_app
 from notifications_service.event_handlers import router
@@ -45,14 +44,8 @@ def app(settings, token_keys):
 
 
 @pytest.fixture
-def channel(settings):
-    connection = pika.BlockingConnection(pika.URLParameters(settings.service.amqp_url))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    # Declared before anything is published, so no event is dropped for want of a bound queue.
-    declare_topology(channel, router.topology(settings.service))
-    yield channel
-    connection.close()
+def channel(settings, topology_channel):
+    return topology_channel(settings, router)
 
 
 @pytest.fixture

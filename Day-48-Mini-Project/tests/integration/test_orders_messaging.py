@@ -5,14 +5,12 @@ import json
 import threading
 from functools import partial
 
-import pika
 import pytest
 from chassis.consumer import DUPLICATE
 from chassis.database import create_database_engine
 from chassis.events import Event, amqp_properties
 from chassis.metrics import ServiceMetrics
 from chassis.outbox import outbox, unsent_count
-from chassis.topology import declare_topology
 from chassis.unit_of_work import UnitOfWork
 from chassis.workers import run_consumer, run_relay
 from orders_service import order_service
@@ -52,14 +50,8 @@ def app(settings, engine, token_keys):
 
 
 @pytest.fixture
-def channel(settings):
-    connection = pika.BlockingConnection(pika.URLParameters(settings.service.amqp_url))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    # The consumer's queue exists before anything is published to it.
-    declare_topology(channel, router.topology(settings.service))
-    yield channel
-    connection.close()
+def channel(settings, topology_channel):
+    return topology_channel(settings, router)
 
 
 @pytest.fixture
