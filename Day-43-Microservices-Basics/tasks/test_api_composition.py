@@ -10,11 +10,13 @@ Which clause of the stub's contract each test guards:
 clause                                                      tests
 ==========================================================  ===================================================
 GET /orders/{id}, /users/{user_id}, /products?skus=A,B      composes_the_order_its_user_and_its_products
+(one call for all the skus)
 the result {"order", "user", "products", "degraded"}        composes_..., both_optional_services_down_...
 users and catalog concurrently                              calls_users_and_catalog_concurrently,
                                                             total_time_is_well_below_the_sum_of_the_delays
 at most `deadline` seconds for the two, in all              the_deadline_bounds_a_hanging_optional_service,
                                                             the_deadline_is_for_both_calls_together
+... and each optional call has a timeout: none lingers      an_optional_call_past_the_deadline_is_given_up_too
 optional failure -> None and its name in degraded (sorted):
   refused                                                   an_unreachable_optional_service_degrades_the_view
   timed out / past the deadline                             the_deadline_bounds_..., the_deadline_is_for_both_...
@@ -131,12 +133,13 @@ def details(services, order_id="o-1", urls=None, **options):
 def test_composes_the_order_its_user_and_its_products(start):
     services = start()
     result = details(services)
-    expected = {"order": ORDER, "user": USER, "products": PRODUCTS, "degraded": []}
-    assert result == expected, f"expected {expected}, got {result}"
     users, catalog = services["users"].requests, services["catalog"].requests
     assert [r["path"] for r in users] == ["/users/u-7"], f"expected one GET /users/u-7, users got {users}"
-    assert [r["args"].get("skus") for r in catalog] == ["A-1,B-2"], \
-        f"expected one GET /products?skus=A-1,B-2, catalog got {catalog}"
+    assert [(r["path"], r["args"].get("skus")) for r in catalog] == [("/products", "A-1,B-2")], (
+        f"expected one GET /products?skus=A-1,B-2, catalog got {catalog}: fetch all the skus in one call, "
+        "not one call per line")
+    expected = {"order": ORDER, "user": USER, "products": PRODUCTS, "degraded": []}
+    assert result == expected, f"expected {expected}, got {result}"
 
 
 def test_calls_users_and_catalog_concurrently(start):
@@ -214,6 +217,62 @@ def test_the_deadline_bounds_a_hanging_optional_service(start, release):
     assert result["products"] is None and result["degraded"] == ["catalog"], \
         f"expected products=None and degraded=['catalog'], got {result}"
     assert result["user"] == USER, f"users answered in time and belongs in the view, got {result['user']}"
+
+
+class SilentService:
+    """A bare TCP server that reads each request and never answers; ``closed`` is set once a client
+    closes its connection, that is, once the client has given up its request."""
+
+    def __init__(self):
+        self.closed = threading.Event()
+        self._connections = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # closed at the end of the test
+                return
+            self._connections.append(conn)
+            threading.Thread(target=self._wait_for_close, args=(conn,), daemon=True).start()
+
+    def _wait_for_close(self, conn):
+        try:
+            while conn.recv(65536):  # the request, then nothing until the client closes
+                pass
+        except OSError:
+            return
+        self.closed.set()
+
+    def close(self):
+        self._listener.close()
+        for conn in self._connections:  # a client still waiting gets a closed connection and ends
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+
+@pytest.fixture
+def silent_service():
+    service = SilentService()
+    yield service
+    service.close()
+
+
+def test_an_optional_call_past_the_deadline_is_given_up_too(start, silent_service):
+    services = start()
+    result = details(services, urls={"catalog": silent_service.url}, deadline=0.5)
+    assert result["degraded"] == ["catalog"], f"catalog never answers: expected degraded=['catalog'], got {result}"
+    gave_up = silent_service.closed.wait(timeout=10)
+    assert gave_up, (
+        "catalog never answers; order_details returned at the 0.5 s deadline, but 10 s later its request to "
+        "catalog is still open: a thread still waits for it, and would wait for ever. Pass a timeout to every "
+        "optional call too (requests.get(..., timeout=deadline))")
 
 
 def test_both_optional_services_down_still_gives_the_order(start):

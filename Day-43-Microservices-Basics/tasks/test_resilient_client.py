@@ -31,7 +31,7 @@ full jitter over a capped exponential, k = 0 after the first failure   backoff_i
                                                                        backoff_delays_stay_within_the_full_jitter_bounds,
                                                                        backoff_computes_the_delay_after_k_failures
 k counts every failed attempt, Retry-After waits included              k_counts_failures_that_waited_for_retry_after
-never sleeps after the last attempt                                    gives_up_after_max_attempts_with_a_clear_error
+at most max_attempts; never sleeps after the last one                  gives_up_after_max_attempts_with_a_clear_error
 RetriesExhausted with attempts and last_error (exception or            gives_up_after_max_attempts_with_a_clear_error,
 HTTPError carrying the response)                                       retries_a_refused_connection, never_retries_...
 =====================================================================  ==============================================
@@ -120,7 +120,15 @@ def test_does_not_retry_other_errors(serve, status):
 def test_gives_up_after_max_attempts_with_a_clear_error(serve):
     app = scripted(503)
     url = serve(app)
-    client, sleeps = make_client(max_attempts=4)
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) > 10:
+            pytest.fail(f"max_attempts=4, the server always answers 503, and the client has slept {len(sleeps)} "
+                        "times: it retries without end. Count the attempts and give up after max_attempts")
+
+    client, _ = make_client(max_attempts=4, sleep=sleep)
     with pytest.raises(rc.RetriesExhausted) as caught:
         client.get(url)
     error = caught.value
