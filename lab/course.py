@@ -9,6 +9,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+CORE, STRETCH = "core", "stretch"
+TRACKS = (CORE, STRETCH)
+CORE_SHARE = 70  # of a day's 100 points, at least this many are in its core tasks
+
+
 @dataclass(frozen=True)
 class Task:
     id: str
@@ -18,6 +23,7 @@ class Task:
     hints: tuple[str, ...]
     day: Day = field(repr=False, compare=False)
     timeout: int = 120
+    track: str = CORE  # "core": the day's path; "stretch": for those with time or appetite left
 
     @property
     def test_file(self) -> Path:
@@ -45,6 +51,10 @@ class Day:
     @property
     def points(self) -> int:
         return sum(t.points for t in self.tasks)
+
+    @property
+    def core_points(self) -> int:
+        return sum(t.points for t in self.tasks if t.track == CORE)
 
 
 @dataclass
@@ -88,7 +98,7 @@ def load_course(root: Path = ROOT) -> Course:
                 day.tasks.append(Task(
                     id=entry["id"], module=entry["module"], title=entry["title"],
                     points=int(entry["points"]), hints=tuple(entry.get("hints", ())),
-                    day=day, timeout=int(entry.get("timeout", 120)),
+                    day=day, timeout=int(entry.get("timeout", 120)), track=entry.get("track", ""),
                 ))
         days.append(day)
     return Course(root=root, days=days)

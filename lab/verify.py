@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from lab.course import Course, Day
+from lab.course import CORE_SHARE, TRACKS, Course, Day
 from lab.runner import run_task
 
 
@@ -32,12 +32,17 @@ def authoring_problems(course: Course, days: list[Day]) -> list[str]:
             continue
         if day.points != 100:
             problems.append(f"Day {day.number}: task points add up to {day.points}, not 100")
+        if day.core_points < CORE_SHARE:
+            problems.append(f"Day {day.number}: core tasks carry {day.core_points} points, fewer than "
+                            f"{CORE_SHARE}: the day's path must hold most of its grade")
         modules = {t.module for t in day.tasks}
         for task in day.tasks:
             where = f"Day {day.number} task {task.id!r}"
             if task.id in seen_ids:
                 problems.append(f"{where}: id already used by {seen_ids[task.id]}")
             seen_ids[task.id] = where
+            if task.track not in TRACKS:
+                problems.append(f"{where}: needs track = \"core\" or \"stretch\" in tasks.toml, got {task.track!r}")
             if not task.hints or not all(h.strip() for h in task.hints):
                 problems.append(f"{where}: needs at least one non-empty hint")
             for path, what in ((task.stub, "stub"), (task.solution, "reference solution"), (task.test_file, "test file")):

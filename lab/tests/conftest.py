@@ -25,6 +25,7 @@ id = "adder"
 module = "adder"
 title = "Add two numbers"
 points = 60
+track = "core"
 timeout = 4
 hints = ["Python has an operator for this.", "return a + b"]
 
@@ -33,6 +34,7 @@ id = "greeter"
 module = "greeter"
 title = "Greet someone"
 points = 40
+track = "core"
 hints = ["An f-string will do."]
 """
 
