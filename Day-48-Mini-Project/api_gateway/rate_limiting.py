@@ -72,6 +72,7 @@ class RedisRateLimiter:
     def hit(self, key: str, limit: int, window: float, policy: str = "") -> Decision:
         """Decide one request of ``key``; raises ``redis.RedisError`` or ``RateLimitStoreDown`` when
         Redis cannot answer."""
+        # >>> milestone rate-limit
         if not self.breaker.allow():
             raise RateLimitStoreDown(f"Redis failed; not asked again for {self.breaker.retry_after():.1f} s")
         now = self.clock()
@@ -87,6 +88,7 @@ class RedisRateLimiter:
         oldest = float(oldest.decode() if isinstance(oldest, bytes) else oldest)
         return Decision(policy, bool(int(allowed)), limit, window, max(0, limit - int(count)),
                         max(0.0, oldest + window - now))
+        # <<< milestone rate-limit
 
     def ping(self) -> None:
         self.client.ping()
@@ -101,6 +103,10 @@ class InProcessRateLimiter:
         self._sweep_every = sweep_every
 
     def hit(self, key: str, limit: int, window: float, policy: str = "") -> Decision:
+        """Decide one request of ``key``: a sliding log of its admitted requests over the last
+        ``window`` seconds; allowed while fewer than ``limit`` are in it (and recorded), refused
+        otherwise (not recorded), with the seconds until the oldest leaves the window."""
+        # >>> milestone rate-limit
         with self._lock:
             now = self.clock()
             times = self._log.setdefault(key, deque())
@@ -115,6 +121,7 @@ class InProcessRateLimiter:
             oldest = times[0] if times else now
             return Decision(policy, allowed, limit, window, max(0, limit - len(times)),
                             max(0.0, oldest + window - now))
+        # <<< milestone rate-limit
 
     def _sweep(self, now: float, window: float) -> None:
         # Idle keys would otherwise pile up: one per client IP the gateway has ever seen.

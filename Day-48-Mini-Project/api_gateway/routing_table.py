@@ -81,10 +81,12 @@ class RoutingTable:
 
     def match(self, path: str) -> Match:
         """The route covering ``path`` (already percent-decoded and checked by ``check_path``)."""
+        # >>> milestone gateway-routing
         for route in self.routes:
             if route.covers(path):
                 return Match(route, quote(route.upstream_path(path), safe=_PATH_SAFE))
         raise RouteNotFound(f"No route matches {path}.")
+        # <<< milestone gateway-routing
 
     def route_for_upstream_path(self, service: str, upstream_path: str) -> Route | None:
         """The route through which ``service``'s own ``upstream_path`` is reachable, if any."""

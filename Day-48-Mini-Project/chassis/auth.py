@@ -94,6 +94,12 @@ class TokenVerifier:
         self.keys, self.issuer, self.audience, self.leeway = keys, issuer, audience, leeway
 
     def verify(self, token: str) -> Principal:
+        """The token's principal, or ``InvalidToken`` saying why not (``KeysUnavailable`` while no key
+        set can be fetched). RS256 only, signed by the key its ``kid`` names in the issuer's JWKS;
+        ``typ`` must be ``at+jwt``; ``iss`` and ``aud`` must be this verifier's; ``exp`` and ``iat``
+        are required JSON numbers, ``exp`` not past (within ``leeway`` seconds); ``sub`` a non-empty
+        string; ``roles``, when present, a list (RFC 9068 § 2.2, § 4)."""
+        # >>> milestone token-check
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -126,6 +132,7 @@ class TokenVerifier:
             raise InvalidToken("the token's claims are malformed")
         return Principal(user_id=claims["sub"], email=str(claims.get("email", "")),
                          roles=tuple(str(r) for r in roles), token_id=str(claims.get("jti", "")))
+        # <<< milestone token-check
 
 
 def is_access_token_type(typ: object) -> bool:

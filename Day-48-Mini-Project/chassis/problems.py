@@ -75,7 +75,8 @@ def json_object_body() -> dict:
 
 
 def install_problem_handlers(app: Flask) -> None:
-    """Answer every HTTPException, ``ValidationFailed`` and unexpected exception as problem+json."""
+    """Answer every HTTPException, ``ValidationFailed``, part not built yet (``NotImplementedError``:
+    501) and unexpected exception as problem+json."""
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -87,6 +88,13 @@ def install_problem_handlers(app: Flask) -> None:
     def validation_failed(error: ValidationFailed) -> Response:
         return problem(400, error.detail, type_=VALIDATION_ERROR, title="Your request is not valid.",
                        errors=error.errors)
+
+    @app.errorhandler(NotImplementedError)
+    def not_built_yet(error: NotImplementedError) -> Response:
+        # A part of the system still to be written (Day 48's starter): say which, with the status
+        # RFC 9110 § 15.6.2 has for it, rather than a 500 that looks like a crash.
+        log.error("%s %s reached a part not built yet: %s", request.method, request.path, error)
+        return problem(501, str(error) or "This part of the service is not built yet.")
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response:

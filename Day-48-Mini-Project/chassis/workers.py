@@ -97,6 +97,11 @@ def keep_running(session: Callable[[Backoff], None], stop: threading.Event, what
             log.warning("%s lost its connection (%s: %s); reconnecting in %.1f s",
                         what, type(error).__name__, error, delay)
             stop.wait(delay)
+        except NotImplementedError as missing:
+            # A part still to be written (Day 48's starter): say which, and wait to be restarted, with
+            # nothing settled, instead of ending the process (and the whole Procfile with it).
+            log.error("%s stopped: %s; it waits until it is restarted", what, missing)
+            stop.wait()
 # --8<-- [end:keep_running]
 
 

@@ -36,6 +36,7 @@ def _claim_order(session, order: OrderAmount, now: datetime) -> bool:
 
 def reserve_credit(uow: UnitOfWork, order: OrderAmount, now: datetime | None = None) -> str:
     """Reserve the order's amount from its user's credit, or reject it; at most once per order."""
+    # >>> milestone credit-ledger
     with uow:
         session = uow.session
         now = now or datetime.now(UTC)
@@ -56,10 +57,12 @@ def reserve_credit(uow: UnitOfWork, order: OrderAmount, now: datetime | None = N
                         .values(status=REJECTED, reason=reason, updated_at=now))
         uow.publish("credit.rejected", rejected_data(order, reason))
         return REJECTED_NOW
+    # <<< milestone credit-ledger
 
 
 def release_credit(uow: UnitOfWork, order_id: str, now: datetime | None = None) -> str:
     """Give back a RESERVED reservation's amount; nothing for a released, rejected or unknown order."""
+    # >>> milestone credit-ledger
     with uow:
         session = uow.session
         now = now or datetime.now(UTC)
@@ -75,3 +78,4 @@ def release_credit(uow: UnitOfWork, order_id: str, now: datetime | None = None) 
         uow.publish("credit.released", reserved_data(OrderAmount(order_id, released.user_id,
                                                                  released.amount_cents)))
         return RELEASED_NOW
+    # <<< milestone credit-ledger

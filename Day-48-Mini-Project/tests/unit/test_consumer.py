@@ -96,3 +96,13 @@ def test_a_body_that_is_not_an_event_is_dead_lettered_at_once(engine, fake_chann
                               b"garbage", unit_of_work=partial(UnitOfWork, engine, "notifications-service"),
                               handler=notify)
     assert outcome == DEAD_LETTERED and fake_channel.journal == [("reject", 3, False)]
+
+
+def test_a_part_not_built_yet_leaves_the_delivery_unsettled(engine, fake_channel):
+    def not_built(_uow, _event):
+        raise NotImplementedError("milestone credit-ledger is not built yet: reserve the amount")
+
+    with pytest.raises(NotImplementedError, match="credit-ledger"):
+        deliver(fake_channel, 1, Event("order.created", "orders-service", {}), engine, handler=not_built)
+    assert fake_channel.journal == [], "neither acked, requeued nor dead-lettered: it waits for the part to be built"
+    assert count(engine, inbox) == 0

@@ -23,6 +23,10 @@ def client():
     def boom():
         raise RuntimeError("password=hunter2 at db.internal:5432")
 
+    @app.get("/later")
+    def later():
+        raise NotImplementedError("milestone credit-ledger is not built yet: reserve the amount")
+
     return app.test_client()
 
 
@@ -72,6 +76,12 @@ def test_an_unexpected_error_is_500_revealing_nothing(client):
     body = assert_problem(client.get("/boom"), 500)
     text = str(body)
     assert "hunter2" not in text and "RuntimeError" not in text and "db.internal" not in text
+
+
+def test_a_part_not_built_yet_is_a_501_saying_which(client):
+    body = assert_problem(client.get("/later"), 501)
+    assert body["detail"] == "milestone credit-ledger is not built yet: reserve the amount", \
+        "Day 48's starter: a request that reaches a missing part says which milestone, not a bare 500"
 
 
 def test_a_good_request_is_untouched(client):

@@ -1,0 +1,129 @@
+"""Day 48's starter, made from the reference system: the lesson-bearing parts cut out, milestone by milestone.
+
+The reference code marks each part a learner builds with a region::
+
+    def relay_once(engine, channel, exchange, batch=100, *, metrics=None, tracer=None) -> int:
+        \"\"\"Publish up to ``batch`` unsent rows ... (the contract stays in the starter)\"\"\"
+        # >>> milestone outbox-relay
+        ... the reference's lines ...
+        # <<< milestone outbox-relay
+
+(``# >>> milestone <id>: <what to build>`` gives the stub a message of its own) and the starter
+has, in its place, one line at the marker's indentation::
+
+        raise NotImplementedError("milestone outbox-relay is not built yet: write this function as its ...")
+
+The rest of the system (processes, configuration, the Procfile, the tests) is the same in both,
+so the starter runs: the chassis answers a request that reaches a missing part with a 501 problem
+naming the milestone, and a worker loop that meets one says which and waits. ``starter_text`` makes
+one file's starter and ``write_starter`` a whole tree; with ``keep`` they leave chosen milestones'
+regions in, which is how a milestone's tests are shown to depend on that milestone alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)# >>> milestone (?P<milestone>[a-z0-9-]+)(?:: (?P<todo>\S.*?))?\s*$")
+END = re.compile(r"^[ \t]*# <<< milestone (?P<milestone>[a-z0-9-]+)\s*$")
+MISSING = "milestone {milestone} is not built yet: {todo}"
+# Without a message of its own, the stub points at the contract: the docstring right above it.
+DEFAULT_TODO = "write this function as its docstring says (PROJECT-GUIDE.md § 10 has the milestone)"
+
+
+class RegionError(ValueError):
+    """A file's milestone markers do not pair up, or nest."""
+
+
+@dataclass(frozen=True)
+class Region:
+    milestone: str
+    todo: str  # what to build, said in the stub's NotImplementedError
+    indent: str
+    first: int  # line index of the BEGIN marker
+    last: int  # line index of the END marker
+
+    @property
+    def stub(self) -> str:
+        return f"{self.indent}raise NotImplementedError({MISSING.format(milestone=self.milestone, todo=self.todo)!r})\n"
+
+
+def regions(text: str, where: str = "<text>") -> list[Region]:
+    """The marked regions of a file, in order; ``RegionError`` if a marker is unpaired or nested."""
+    found, open_ = [], None
+    for index, line in enumerate(text.splitlines(keepends=True)):
+        begin, end = BEGIN.match(line), END.match(line)
+        if begin:
+            if open_ is not None:
+                raise RegionError(f"{where}:{index + 1}: a milestone region begins inside "
+                                  f"{open_[0]['milestone']!r}, opened on line {open_[1] + 1}")
+            open_ = (begin, index)
+        elif end:
+            if open_ is None or end["milestone"] != open_[0]["milestone"]:
+                raise RegionError(f"{where}:{index + 1}: '# <<< milestone {end['milestone']}' closes no open region")
+            begin, first = open_
+            found.append(Region(begin["milestone"], begin["todo"] or DEFAULT_TODO, begin["indent"], first, index))
+            open_ = None
+        elif "# >>> milestone" in line or "# <<< milestone" in line:
+            raise RegionError(f"{where}:{index + 1}: a milestone marker must read "
+                              "'# >>> milestone <id>: <what to build>' or '# <<< milestone <id>'")
+    if open_ is not None:
+        raise RegionError(f"{where}:{open_[1] + 1}: milestone {open_[0]['milestone']!r} is never closed")
+    return found
+
+
+def starter_text(text: str, keep: Iterable[str] = (), where: str = "<text>") -> str:
+    """``text`` with every region replaced by its stub, except the regions of the milestones in
+    ``keep`` (their reference lines stay, without the markers)."""
+    keep = set(keep)
+    lines = text.splitlines(keepends=True)
+    out, cursor = [], 0
+    for region in regions(text, where):
+        out.extend(lines[cursor:region.first])
+        if region.milestone in keep:
+            out.extend(lines[region.first + 1:region.last])
+        else:
+            out.append(region.stub)
+        cursor = region.last + 1
+    out.extend(lines[cursor:])
+    made = "".join(out)
+    try:
+        ast.parse(made)
+    except SyntaxError as error:
+        raise RegionError(f"{where}: the starter is not valid Python ({error.msg}, line {error.lineno}): a region "
+                          "must be a whole block of statements") from None
+    return made
+
+
+def marked_files(root: Path) -> list[Path]:
+    """The Python files under ``root`` that hold milestone regions (tests never do)."""
+    return sorted(path for path in root.rglob("*.py")
+                  if "# >>> milestone " in path.read_text(encoding="utf-8", errors="replace"))
+
+
+def milestones_of(root: Path) -> dict[str, list[Path]]:
+    """Each milestone's files under ``root``, in first-seen order."""
+    found: dict[str, list[Path]] = {}
+    for path in marked_files(root):
+        for region in regions(path.read_text(encoding="utf-8"), str(path)):
+            files = found.setdefault(region.milestone, [])
+            if path not in files:
+                files.append(path)
+    return found
+
+
+# Local state of a running system and caches: never part of a starter.
+NOT_COPIED = shutil.ignore_patterns("__pycache__", ".run", ".keys", "*.db", "*.db-wal", "*.db-shm", ".pytest_cache")
+
+
+def write_starter(reference: Path, destination: Path, keep: Iterable[str] = ()) -> Path:
+    """A copy of the ``reference`` tree at ``destination`` with the regions cut out (but those of ``keep``)."""
+    shutil.copytree(reference, destination, ignore=NOT_COPIED, dirs_exist_ok=True)
+    for path in marked_files(destination):
+        path.write_text(starter_text(path.read_text(encoding="utf-8"), keep, str(path)), encoding="utf-8")
+    return destination
