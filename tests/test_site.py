@@ -297,6 +297,32 @@ def test_every_day_page_renders(folder, tab, base_url, site):
     assert not tab.console_errors(), f"errors in the console on {page}: {tab.console_errors()}"
 
 
+# The badge a section's mark puts after its heading, as the reader's browser draws it.
+SECTION_BADGES = """[...document.querySelectorAll('article h2.core, article h2.deep-dive')].map(h => {
+  const after = getComputedStyle(h, '::after');
+  return {id: h.id, mark: h.classList.contains('core') ? 'core' : 'deep-dive',
+          badge: after.content.replace(/^"|"$/g, ''), display: after.display,
+          width: parseFloat(after.width) || 0};
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("folder", DAY_FOLDERS, ids=lambda folder: re.match(r"Day-\d+", folder.name)[0])
+def test_every_section_shows_whether_it_is_core_or_a_deep_dive(folder, tab, base_url, site):
+    """The marks of tests/test_learning_path.py reach the reader: a visible badge on each section heading."""
+    source = day_main_page(folder)
+    tab.open(base_url + source.removesuffix(".md") + "/")
+    tab.wait_for(HEADING_TEXT)
+    badges = tab.evaluate(SECTION_BADGES)
+    numbered = tab.evaluate("[...document.querySelectorAll('article h2')].filter(h => /^\\d+\\./.test(h.textContent.trim())).length")
+    assert numbered and len(badges) == numbered, (
+        f"{source}: {numbered} numbered sections, {len(badges)} of them marked core or deep dive on the page")
+    wrong = [b for b in badges if b["badge"] != {"core": "core", "deep-dive": "deep dive"}[b["mark"]]
+             or b["display"] == "none" or b["width"] <= 0]
+    assert not wrong, f"{source}: these section badges are not shown as they should be: {wrong}"
+    assert {b["mark"] for b in badges} == {"core", "deep-dive"}, f"{source}: a path has both kinds of section"
+
+
 @pytest.mark.browser
 def test_mermaid_diagrams_render_to_svg_without_a_cdn(tab, base_url, site):
     blocks = {page: (site / page / "index.html").read_text(encoding="utf-8").count('<pre class="mermaid">')
