@@ -215,7 +215,7 @@ def _move(session: Session, order, target: OrderStatus, reason: str | None = Non
 def cancel_order(uow: UnitOfWork, user_id: str, order_id: str) -> dict:
     """APPROVED → CANCELLED with ``order.cancelled`` (which releases the credit); ``InvalidTransition``
     from any other status, ``OrderNotFound`` for a missing or someone else's order."""
-    # >>> milestone order-states
+    # >>> milestone orders
     with uow:
         session = uow.session
         order = _owned_order(session, user_id, order_id)
@@ -228,7 +228,7 @@ def cancel_order(uow: UnitOfWork, user_id: str, order_id: str) -> dict:
         uow.publish("order.cancelled", {"order_id": order.id, "user_id": order.user_id,
                                         "total_cents": order.total_cents})
         return _document_of(session, user_id, order_id)
-    # <<< milestone order-states
+    # <<< milestone orders
 # --8<-- [end:cancel_order]
 
 
@@ -239,7 +239,7 @@ def record_credit_decision(uow: UnitOfWork, order_id: str, target: OrderStatus,
     An order that is no longer PENDING (a duplicate or late decision) is left alone: logged,
     False. A missing order raises ``OrderNotFound``, so the delivery is retried, then dead-lettered.
     """
-    # >>> milestone order-saga
+    # >>> milestone orders
     with uow:
         order = uow.session.execute(select(orders).where(orders.c.id == order_id)).first()
         if order is None:
@@ -253,4 +253,4 @@ def record_credit_decision(uow: UnitOfWork, order_id: str, target: OrderStatus,
         else:
             uow.publish("order.rejected", {"order_id": order.id, "user_id": order.user_id, "reason": reason})
         return True
-    # <<< milestone order-saga
+    # <<< milestone orders

@@ -34,16 +34,16 @@ class InvalidTransition(Exception):
 
 def can_transition(current: OrderStatus | str, target: OrderStatus | str) -> bool:
     """Whether ``ALLOWED_TRANSITIONS`` lets an order in ``current`` move to ``target``."""
-    # >>> milestone order-states
+    # >>> milestone orders
     return OrderStatus(target) in ALLOWED_TRANSITIONS[OrderStatus(current)]
-    # <<< milestone order-states
+    # <<< milestone orders
 
 
 def transition(current: OrderStatus | str, target: OrderStatus | str) -> OrderStatus:
     """``target`` if an order in ``current`` may move there, else ``InvalidTransition``."""
-    # >>> milestone order-states
+    # >>> milestone orders
     current, target = OrderStatus(current), OrderStatus(target)
     if target not in ALLOWED_TRANSITIONS[current]:
         raise InvalidTransition(current, target)
     return target
-    # <<< milestone order-states
+    # <<< milestone orders
