@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lab import doctor, quiz, reports
 from lab.acceptance import grade_system
-from lab.course import Course, Task, load_course
+from lab.course import CORE, Course, Task, load_course
 from lab.export import (
     changed_grading_files,
     edited_tests,
@@ -18,6 +18,7 @@ from lab.export import (
     export_student,
     original_digests,
 )
+from lab.progress import Progress
 from lab.runner import TaskResult, run_tasks
 from lab.state import CachedRun, State
 from lab.submission import SubmissionError, grade_submission, submissions_in
@@ -25,9 +26,12 @@ from lab.verify import verify
 
 DEFAULT_OUTPUT = {"gradescope": "results.json", "junit": "junit.xml"}
 GRADE_EXIT_CODES = (
-    "exit status: grading a --submission or a --class exits 0 whenever grading ran, whatever the scores "
-    "and the --format; grading your own work exits 1 when some task is not passing (like pytest); "
-    "2 means grading could not run (a missing folder, an unknown task)."
+    "exit status: grading your own work exits 0 when every task graded passes and 1 when some task is "
+    "not passing yet (like pytest when a test fails), for CI and scripts; `make grade` reports that as a "
+    "sentence and exits 0. Grading a --submission or a --class exits 0 whenever grading ran, whatever the "
+    "scores and the --format. 2 means grading could not run (a missing folder, an unknown task). "
+    "Progress goes to stderr, a line per task as it finishes (--quiet: none); the report goes to stdout "
+    "or --output."
 )
 
 
@@ -58,8 +62,8 @@ def cmd_status(course: Course, args) -> int:
     stale = [t for t in course.tasks if args.refresh or runs[t.id] is None
              or runs[t.id].result.source_digest != now[t.id].source or runs[t.id].tests != now[t.id].tests]
     if stale and not args.cached:
-        print(f"running the tests of {len(stale)} task(s) that changed since the last run...", file=sys.stderr)
-        results = run_tasks(stale)
+        results = run_with_progress(stale, "tasks", None, state, args.quiet,
+                                    "running the tests of {count} task(s) that changed since the last run")
         state.save_results(results, stale, now)
         runs.update({t.id: CachedRun(r, now[t.id].tests) for t, r in zip(stale, results, strict=True)})
     cached: dict[str, TaskResult | None] = {}
@@ -86,18 +90,38 @@ def cmd_status(course: Course, args) -> int:
             else:
                 print(f"\nDay {day.number}  {day.title}: no graded tasks")
             continue
-        known = [r for r in results if r]
-        earned = sum(r.score for r in known)
+        earned = sum(cached[t.id].score for t in day.tasks if cached[t.id])
         print(f"\nDay {day.number}  {day.title}\n  {reports.progress_bar(earned / day.points)}  "
-              f"{earned:g}/{day.points} points")
+              f"{earned:g}/{day.points} points{core_points(day.tasks, cached)}")
         for task, result in zip(day.tasks, results, strict=True):
             tests = f"{result.passed}/{result.total}" if result else "-"
-            print(f"    {task.id:<24} {labels[task.id]:<24} {tests:>7} tests   {task.title}")
+            print(f"    {task.id:<24} {task.track:<8} {labels[task.id]:<24} {tests:>7} tests   {task.title}")
     earned = sum(r.score for r in cached.values() if r)
     possible = sum(t.points for t in course.tasks)
-    print(f"\nWeek: {reports.progress_bar(earned / possible if possible else 0)} {earned:g}/{possible} points")
+    print(f"\nWeek: {reports.progress_bar(earned / possible if possible else 0)} {earned:g}/{possible} points"
+          f"{core_points(course.tasks, cached)}")
     print("Next: `python -m lab grade DAY` for details, `python -m lab hint TASK` when stuck.")
     return 0
+
+
+def core_points(tasks: list[Task], results: dict[str, TaskResult | None]) -> str:
+    """" (core 12/80)": what the core tasks among ``tasks`` earned; "" when none is core."""
+    core = [t for t in tasks if t.track == CORE]
+    if not core:
+        return ""
+    earned = sum(results[t.id].score for t in core if results[t.id])
+    return f" (core {earned:g}/{sum(t.points for t in core)})"
+
+
+def run_with_progress(tasks: list[Task], target: str, jobs: int | None, state: State | None, quiet: bool,
+                      what: str) -> list[TaskResult]:
+    """run_tasks, with a line on stderr per task as it finishes (none with --quiet)."""
+    jobs = jobs or os.cpu_count() or 2
+    progress = None
+    if not quiet:
+        progress = Progress(len(tasks))
+        progress.begin(f"{what.format(count=len(tasks))}, {min(jobs, len(tasks))} at a time")
+    return run_tasks(tasks, target, jobs, on_done=progress, known_tests=state.known_tests if state else None)
 
 
 def cmd_grade(course: Course, args) -> int:
@@ -109,19 +133,20 @@ def cmd_grade(course: Course, args) -> int:
     if args.submission:
         return cmd_grade_submission(course, tasks, args)
     if args.target == "tasks":
-        results = grade_own_work(course, tasks, args.jobs)
+        results = grade_own_work(course, tasks, args.jobs, args.quiet)
     else:
-        results = run_tasks(tasks, args.target, args.jobs)
+        results = run_with_progress(tasks, args.target, args.jobs, None, args.quiet,
+                                    "grading the reference of {count} task(s)")
     emit_report(results, args)
     return 0 if all(r.state == "passing" for r in results) else 1
 
 
-def grade_own_work(course: Course, tasks: list[Task], jobs: int | None) -> list[TaskResult]:
+def grade_own_work(course: Course, tasks: list[Task], jobs: int | None, quiet: bool = False) -> list[TaskResult]:
     """The learner's tasks, remembered for ``status``; a result from edited tests earns nothing."""
     originals = warn_if_tests_edited(course.root)
     state = State(course.root)
     fingerprints = {t.id: state.fingerprint(t) for t in tasks}
-    results = run_tasks(tasks, "tasks", jobs)
+    results = run_with_progress(tasks, "tasks", jobs, state, quiet, "grading your work on {count} task(s)")
     state.save_results(results, tasks, fingerprints)
     for task, result in zip(tasks, results, strict=True):
         discount_edited_tests(result, fingerprints[task.id].tests, originals)
@@ -139,6 +164,8 @@ def cmd_grade_submission(course: Course, tasks: list[Task], args) -> int:
     except SubmissionError as error:
         print(f"grade --submission: {error}", file=sys.stderr)
         return 2
+    for task, result in zip(tasks, results, strict=True):
+        result.track = task.track
     emit_report(results, args)
     return 0
 
@@ -266,6 +293,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="your progress: every day and task, points earned")
     s.add_argument("--refresh", action="store_true", help="run every task's tests again")
     s.add_argument("--cached", action="store_true", help="never run tests, show the last results")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr while tests run")
     s.set_defaults(run=cmd_status)
 
     g = sub.add_parser("grade", help="run the tests and score the tasks", epilog=GRADE_EXIT_CODES)
@@ -279,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, help="tasks graded at once, across the whole class with --class "
                                             "(default: the number of cores)")
     g.add_argument("--base-url", help="grade a running system (Day 48) through this URL with the day's acceptance suite")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr while tests run")
     g.set_defaults(run=cmd_grade)
 
     h = sub.add_parser("hint", help="the next hint for a task")
@@ -288,9 +317,11 @@ def parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quiz", help="the self-check quiz on Days 43-48; your answers are graded as Day 49")
     q.add_argument("--day", type=int, help="only this day's questions (43-48)")
-    q.add_argument("--count", type=int, help="ask at most this many questions")
-    q.add_argument("--shuffle", action="store_true", help="ask the questions in a random order")
-    q.add_argument("--seed", type=int, help="shuffle with this seed (the same seed, the same order)")
+    q.add_argument("--count", type=int, help="ask at most this many questions: the unanswered ones first, then "
+                                             "those answered wrong, then those answered right")
+    q.add_argument("--random", "--shuffle", dest="shuffle", action="store_true",
+                   help="pick and ask the questions in a random order (with --count: a random few, unanswered first)")
+    q.add_argument("--seed", type=int, help="a random order from this seed (the same seed, the same pick); implies --random")
     q.add_argument("--list", action="store_true", help="list the questions by day, answered or not")
     q.add_argument("--seal", action="store_true",
                    help="authors: write quiz.toml's sealed answers from Day-49-Revision/solutions/quiz_key.toml")
@@ -317,10 +348,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+PIPE_CLOSED = 141  # what a shell reports for a program stopped by SIGPIPE, as `yes | head` is
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.run(load_course(), args)
+        code = args.run(load_course(), args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it would print a traceback
+        return code
     except LookupError as error:
         print(error.args[0], file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return quiet_on_closed_pipe()
+
+
+def quiet_on_closed_pipe() -> int:
+    """The reader of our output left (`python -m lab quiz --list | head`): stop without a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's final flush has nowhere to fail
+    except (OSError, ValueError):
+        pass  # stdout is no file (a test's capture): nothing left to flush into a closed pipe
+    return PIPE_CLOSED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 
+from lab import course_path
 from lab.services import SERVERS
 
 TOOLS = {
@@ -19,6 +20,11 @@ def report() -> tuple[str, bool]:
     ok = sys.version_info >= (3, 11)
     if not ok:
         lines.append("  ✗ the course needs Python 3.11 or newer")
+    if course_path.is_installed():
+        lines.append("  ✓ `python -m lab` and `pytest` work from any folder of the course")
+    else:
+        lines.append("  ✗ `python -m lab` and `pytest` work only from the course's root folder: run `make venv` "
+                     "there once (it puts the course on .venv's path)")
     lines.append("\nServers")
     for name, server in SERVERS.items():
         up = server.reachable()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import textwrap
 
 import pytest
 
@@ -95,12 +97,26 @@ class ResultRecorder:
     """Writes one JSON line per test to ``LAB_REPORT`` as soon as the test ends.
 
     Lines are written as they happen so that a task process killed by its time limit still leaves
-    the results of the tests that finished.
+    the results of the tests that finished. Besides the results, two kinds of event lines say which
+    tests were collected and which test started, so that a run cut short can name the test that hung
+    and count the tests that never ran. After a test hangs (pytest-timeout stops it), the run stops:
+    the same loop would most likely hang the next tests too, each costing the whole limit.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, session):
         self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed at session end
+        self.session = session
         self.outcomes: dict[str, dict] = {}
+
+    def write(self, entry: dict) -> None:
+        self.file.write(json.dumps(entry) + "\n")
+        self.file.flush()
+
+    def pytest_collection_finish(self, session):
+        self.write({"event": "collected", "ids": [item.nodeid for item in session.items]})
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.write({"event": "started", "nodeid": nodeid})
 
     def pytest_runtest_logreport(self, report):
         entry = self.outcomes.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed",
@@ -108,27 +124,50 @@ class ResultRecorder:
         if report.failed:
             entry["outcome"] = "failed" if report.when == "call" else "error"
             entry["message"] = short_message(report)
+            if timed_out(report):
+                entry["message"] = hung_message(report, self.session.config.getoption("timeout", None))
+                self.session.shouldstop = f"{report.nodeid} hung"
         elif report.skipped and entry["outcome"] == "passed":
             entry["outcome"] = "skipped"
             entry["message"] = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         if report.when == "teardown":
-            self.file.write(json.dumps(entry) + "\n")
-            self.file.flush()
+            self.write(entry)
 
     def pytest_collectreport(self, report):
         if report.failed:
-            entry = {"nodeid": report.nodeid, "outcome": "error", "message": short_message(report)}
-            self.file.write(json.dumps(entry) + "\n")
-            self.file.flush()
+            self.write({"nodeid": report.nodeid, "outcome": "error", "message": short_message(report)})
 
     def pytest_sessionfinish(self):
         self.file.close()
 
 
+def timed_out(report) -> bool:
+    """Whether pytest-timeout stopped this test."""
+    return "Timeout (>" in (report.longreprtext or "") and "pytest-timeout" in report.longreprtext
+
+
+def hung_message(report, limit) -> str:
+    """Begins with "hung:" (lab/runner.py looks for it); says where the test was when it was stopped."""
+    places = re.findall(r"^(\S+\.py):(\d+): ", report.longreprtext, flags=re.MULTILINE)
+    where = f" at {places[-1][0]}, line {places[-1][1]}" if places else ""
+    seconds = f"the {limit:g} s limit of a test" if limit else "its time limit"
+    return f"hung: still running{where} after {seconds} (an endless loop? a wait with no timeout?)"
+
+
+SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+
+
 def short_message(report, limit: int = 1500) -> str:
-    """The assertion message of a failure: pytest's ``E`` lines, else the tail of the traceback."""
+    """The assertion message of a failure: pytest's ``E`` lines, else the tail of the traceback.
+
+    A syntax error keeps Python's layout (file and line, the code, the caret under it, the error),
+    which the caret needs to point at the right place.
+    """
     text = report.longreprtext or ""
-    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    lines = [line[1:] for line in text.splitlines() if line.startswith("E ")]
+    if any(line.strip().startswith(SYNTAX_ERRORS) for line in lines):
+        return textwrap.dedent("\n".join(lines))[:limit]
+    lines = [line.strip() for line in lines]
     message = "\n".join(lines) if lines else "\n".join(text.splitlines()[-8:])
     return message[:limit]
 
@@ -137,7 +176,7 @@ def short_message(report, limit: int = 1500) -> str:
 def pytest_sessionstart(session):
     path = os.environ.pop("LAB_REPORT", None)  # out of sight of the code under test
     if path:
-        session.config.pluginmanager.register(ResultRecorder(path), "lab-result-recorder")
+        session.config.pluginmanager.register(ResultRecorder(path, session), "lab-result-recorder")
 
 
 @pytest.fixture

@@ -559,11 +559,27 @@ class Terminal:
 
 
 def select(questions: list[Question], day: int | None = None, count: int | None = None,
-           shuffle: bool = False, seed: int | None = None) -> list[Question]:
+           shuffle: bool = False, seed: int | None = None,
+           answers: Mapping[str, str] | None = None) -> list[Question]:
+    """The questions to ask: of ``day``, in the course's order or shuffled (``seed``: reproducibly).
+
+    With ``count``, the pick prefers what is left to learn: unanswered questions first, then those
+    answered wrong, then those answered right; the questions picked keep their order.
+    """
     chosen = [q for q in questions if day is None or q.day == day]
     if shuffle or seed is not None:
         random.Random(seed).shuffle(chosen)
-    return chosen[:count] if count else chosen
+    if not count:
+        return chosen
+    picked = {q.id for q in sorted(chosen, key=lambda q: still_to_learn(q, answers or {}))[:count]}
+    return [q for q in chosen if q.id in picked]
+
+
+def still_to_learn(q: Question, answers: Mapping[str, str]) -> int:
+    """0: not answered; 1: answered wrong; 2: answered right (a sort key: the first are asked first)."""
+    if q.id not in answers:
+        return 0
+    return 2 if q.is_right(answers[q.id].strip().lower()) else 1
 
 
 def show_question(term: Terminal, q: Question, number: int, total: int) -> None:
@@ -727,7 +743,7 @@ def command(course, args, stdin: TextIO, stdout: TextIO) -> int:
             raise QuizError(["--count must be at least 1"])
         if args.list:
             return list_questions(questions, answers_path, stdout, args.day)
-        chosen = select(questions, args.day, args.count, args.shuffle, args.seed)
+        chosen = select(questions, args.day, args.count, args.shuffle, args.seed, read_answers(answers_path))
         return run_session(chosen, answers_path, course.root, stdin, stdout, all_questions=questions)
     except QuizError as error:
         for problem in error.problems:

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from itertools import groupby
 
+from lab.course import CORE
 from lab.runner import TaskResult
 
 BAR_WIDTH = 20
@@ -20,15 +21,23 @@ def progress_bar(fraction: float, width: int = BAR_WIDTH) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def core_points(results: list[TaskResult]) -> str:
+    """" (core 12/80)": the points of the core tasks among ``results``; "" when none is marked core."""
+    core = [r for r in results if r.track == CORE]
+    if not core:
+        return ""
+    return f" (core {sum(r.score for r in core):g}/{sum(r.points for r in core)})"
+
+
 def table(results: list[TaskResult], verbose: bool = True) -> str:
     out = io.StringIO()
     for day, group in groupby(results, key=lambda r: r.day):
         group = list(group)
         earned, possible = sum(r.score for r in group), sum(r.points for r in group)
         out.write(f"\nDay {day}  {progress_bar(earned / possible if possible else 0)}  "
-                  f"{earned:g}/{possible} points\n")
+                  f"{earned:g}/{possible} points{core_points(group)}\n")
         for r in group:
-            out.write(f"  {r.task_id:<24} {r.state:<12} {r.passed:>3}/{r.total:<3} tests  "
+            out.write(f"  {r.task_id:<24} {r.track:<8} {r.state:<12} {r.passed:>3}/{r.total:<3} tests  "
                       f"{r.score:>6g}/{r.points:<3} {r.title}\n")
             if r.flags:
                 out.write(f"      {FLAG_MARK} flagged for review: {flag_line(r.flags)}\n")
@@ -37,7 +46,7 @@ def table(results: list[TaskResult], verbose: bool = True) -> str:
                     out.write(f"      {line}\n")
     total = sum(r.score for r in results)
     possible = sum(r.points for r in results)
-    out.write(f"\nTotal: {total:g}/{possible} points\n")
+    out.write(f"\nTotal: {total:g}/{possible} points{core_points(results)}\n")
     return out.getvalue()
 
 
@@ -50,9 +59,15 @@ def flag_line(flags: list[str]) -> str:
     return "; ".join(first_line(f) for f in flags)
 
 
+def error_lines(error: str, limit: int = 12) -> list[str]:
+    """Why a run failed as a whole: its first line, then what follows (Python's own error) indented under it."""
+    first, *rest = error.splitlines() or [""]
+    return [first, *[f"  {line}" for line in rest[:limit]]]
+
+
 def failure_lines(result: TaskResult, limit: int = 3) -> list[str]:
     if result.error:
-        return [first_line(result.error)]
+        return error_lines(result.error)
     lines = []
     for test in result.tests:
         if test.outcome != "passed":

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,9 @@ from lab.course import Task
 # pytest-timeout stops a single slow test after the task's timeout; this grace covers collection
 # (where it does not apply) before the whole process is killed.
 GRACE_SECONDS = 15
+# Each test's own limit (or the task's timeout, when lower): a test that hangs costs this long, and
+# ends the run, instead of using up the task's whole budget.
+TEST_SECONDS = 30
 
 
 @dataclass
@@ -48,6 +51,7 @@ class TaskResult:
     # For a person to read, never a change of score: constructs honest task code does not need
     # (lab/red_flags.py) and operations the grading sandbox refused.
     flags: list[str] = field(default_factory=list)
+    track: str = ""  # the task's track in tasks.toml: "core" or "stretch"
 
     @property
     def passed(self) -> int:
@@ -69,11 +73,23 @@ class TaskResult:
             return "error"
         if self.total and self.passed == self.total:
             return "passing"
-        if all(t.outcome != "passed" and "NotImplementedError" in t.message for t in self.tests):
+        if self.untouched:
             return "not started"
         if any(t.outcome == "skipped" for t in self.tests) and self.passed + self.skipped == self.total:
             return "skipped"
         return "failing"
+
+    @property
+    def untouched(self) -> bool:
+        """Nothing passes and some test still stops at the stub's ``raise NotImplementedError("TODO: ...")``.
+
+        Read from the results, not from a copy of the stub: the course keeps no pristine copy of a
+        module the learner edits in place, and a stub whose data is a draft to fix (Day 43's DESIGN)
+        fails some tests with assertions from the start; every stub raises NotImplementedError where
+        the work is (`python -m lab verify` checks that each stub reads as not started).
+        """
+        return self.passed == 0 and any(t.outcome != "passed" and "NotImplementedError" in t.message
+                                        for t in self.tests)
 
     @property
     def skipped(self) -> int:
@@ -87,13 +103,13 @@ class TaskResult:
     @classmethod
     def from_dict(cls, data: dict) -> TaskResult:
         fields = {k: data[k] for k in ("task_id", "day", "title", "points", "error", "seconds",
-                                        "source_digest", "flags") if k in data}
+                                        "source_digest", "flags", "track") if k in data}
         return cls(tests=[TestResult(**t) for t in data.get("tests", [])], **fields)
 
 
-def pytest_command(paths: Iterable[Path], timeout: int) -> list[str]:
+def pytest_command(paths: Iterable[Path], test_timeout: int) -> list[str]:
     return [sys.executable, "-m", "pytest", *map(str, paths), "-q", "--no-header", "-p", "no:cacheprovider",
-            f"--timeout={timeout}"]
+            f"--timeout={test_timeout}"]
 
 
 def child_env(cwd: Path, env: dict[str, str]) -> dict[str, str]:
@@ -103,24 +119,94 @@ def child_env(cwd: Path, env: dict[str, str]) -> dict[str, str]:
     return full
 
 
-def run_pytest(paths: list[Path], env: dict[str, str], timeout: int, cwd: Path) -> tuple[list[TestResult], str]:
-    """Run pytest on ``paths`` in a new process group; return the recorded results and any run error."""
+HUNG = "hung:"  # how the message of a test that hung begins (lab/pytest_plugin.py writes it)
+
+
+@dataclass
+class Report:
+    """What the recorder of lab/pytest_plugin.py wrote: results, the tests collected, the tests started."""
+
+    results: list[TestResult] = field(default_factory=list)
+    collected: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+
+
+def read_report(path: Path) -> Report:
+    report = Report()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        event = entry.pop("event", None)
+        if event == "collected":
+            report.collected = entry["ids"]
+        elif event == "started":
+            report.started.append(entry["nodeid"])
+        else:
+            report.results.append(TestResult(**entry))
+    return report
+
+
+def short_name(nodeid: str) -> str:
+    return nodeid.split("::", 1)[-1]
+
+
+def hung_test(report: Report) -> str | None:
+    """The test that was running when the process was stopped: started, never reported."""
+    reported = {r.nodeid for r in report.results}
+    unfinished = [nodeid for nodeid in report.started if nodeid not in reported]
+    return unfinished[-1] if unfinished else None
+
+
+def account_for_every_test(report: Report, killed_after: int | None) -> list[TestResult]:
+    """The results, plus a failure for each collected test that never reported.
+
+    ``killed_after``: the time limit the process was stopped at, if it was. The test running then
+    hung; a test that pytest-timeout stopped ends the run (see ResultRecorder), so either way the
+    tests after the hung one did not run.
+    """
+    results = list(report.results)
+    hung = hung_test(report) if killed_after is not None else None
+    if hung:
+        results.append(TestResult(hung, "failed", f"hung: still running when the task's time limit of "
+                                                  f"{killed_after} s stopped the tests (an endless loop? a wait "
+                                                  "with no timeout?)"))
+    hung = hung or next((r.nodeid for r in results if r.message.startswith(HUNG)), None)
+    reported = {r.nodeid for r in results}
+    why = (f"not run: an earlier test, {short_name(hung)}, hung and the run stopped there; make it finish, "
+           "then run the tests again") if hung else "not run: the tests stopped before reaching it"
+    results += [TestResult(nodeid, "missing", why) for nodeid in report.collected if nodeid not in reported]
+    return results
+
+
+def run_pytest(paths: list[Path], env: dict[str, str], timeout: int, cwd: Path,
+               test_timeout: int | None = None) -> tuple[list[TestResult], str]:
+    """Run pytest on ``paths`` in a new process group; return the recorded results and any run error.
+
+    ``timeout``: the whole run's budget (plus GRACE_SECONDS); ``test_timeout``: each test's (the same
+    by default). Every collected test has a result: one that never ran is "missing", saying why.
+    """
     with tempfile.TemporaryDirectory(prefix="lab-run-") as tmp:
-        report = Path(tmp) / "report.jsonl"
-        report.touch()
-        full_env = child_env(cwd, {**env, "LAB_REPORT": str(report)})
-        process = subprocess.Popen(pytest_command(paths, timeout), cwd=cwd, env=full_env,
+        report_path = Path(tmp) / "report.jsonl"
+        report_path.touch()
+        full_env = child_env(cwd, {**env, "LAB_REPORT": str(report_path)})
+        process = subprocess.Popen(pytest_command(paths, test_timeout or timeout), cwd=cwd, env=full_env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
-        error = ""
+        killed_after = None
         try:
             output, _ = process.communicate(timeout=timeout + GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
-            error = f"time limit of {timeout + GRACE_SECONDS} s exceeded: the tests were stopped"
-        results = [TestResult(**json.loads(line)) for line in report.read_text().splitlines() if line.strip()]
-        if not results and not error:
+            killed_after = timeout + GRACE_SECONDS
+        report = read_report(report_path)
+        results = account_for_every_test(report, killed_after)
+        error = ""
+        if killed_after is not None and not hung_test(report):
+            error = (f"time limit of {killed_after} s exceeded before any test ran: does the module loop "
+                     "forever, or wait, when it is imported?")
+        elif not results:
             error = "the tests produced no results:\n" + "\n".join(output.splitlines()[-15:])
         return results, error
 
@@ -136,15 +222,65 @@ def collect(test_file: Path, cwd: Path, env: dict[str, str]) -> list[str]:
     return ids
 
 
-def run_task(task: Task, target: str = "tasks", env: dict[str, str] | None = None) -> TaskResult:
+def load_error(tests: list[TestResult]) -> str:
+    """Why the test file could not be loaded (a collection error: no "::" in its node id), or ""."""
+    return "\n".join(t.message for t in tests if "::" not in t.nodeid and t.outcome == "error")
+
+
+def reference_tests(task: Task) -> list[str]:
+    """The node ids of the task's tests, as collected on the reference or recorded in a grading manifest."""
+    from lab.submission import MANIFEST_FILE  # lab.submission imports this module
+
+    if task.solution.is_file():
+        try:
+            return collect(task.test_file, task.day.path.parent, {"LAB_TARGET": "solutions"})
+        except (RuntimeError, subprocess.TimeoutExpired):
+            return []
+    manifest = task.day.path.parent / MANIFEST_FILE
+    try:
+        return list(json.loads(manifest.read_text(encoding="utf-8"))[task.id]["expected"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+KnownTests = Callable[[Task], list[str]]
+
+
+def count_every_test(task: Task, tests: list[TestResult], known_tests: KnownTests | None) -> tuple[list[TestResult], str]:
+    """When the test file could not load, each of the task's tests, not one collection error, fails.
+
+    Which tests the task has comes from its reference (or the grading manifest), else from
+    ``known_tests`` (the last run that loaded); the error keeps Python's own message.
+    """
+    why = load_error(tests)
+    if not why:
+        return tests, ""
+    expected = reference_tests(task) or (known_tests(task) if known_tests else [])
+    error = f"the tests could not load {task.stub.name}, so none of them ran:\n{why}"
+    if not expected:
+        return tests, error
+    return [TestResult(nodeid, "error", f"not run: the tests could not load {task.stub.name} (the error is "
+                                         "above the list)") for nodeid in expected], error
+
+
+def run_task(task: Task, target: str = "tasks", env: dict[str, str] | None = None,
+             known_tests: KnownTests | None = None) -> TaskResult:
     start = time.monotonic()
     tests, error = run_pytest([task.test_file], {"LAB_TARGET": target, **(env or {})}, task.timeout,
-                              task.day.path.parent)
+                              task.day.path.parent, test_timeout=min(task.timeout, TEST_SECONDS))
+    tests, could_not_load = count_every_test(task, tests, known_tests)
     return TaskResult(task_id=task.id, day=task.day.number, title=task.title, points=task.points,
-                      tests=tests, error=error, seconds=round(time.monotonic() - start, 2))
+                      tests=tests, error=error or could_not_load, seconds=round(time.monotonic() - start, 2),
+                      track=task.track)
 
 
-def run_tasks(tasks: list[Task], target: str = "tasks", jobs: int | None = None) -> list[TaskResult]:
-    """Each task in its own process; as many at once as there are cores."""
+def run_tasks(tasks: list[Task], target: str = "tasks", jobs: int | None = None,
+              on_done: Callable[[TaskResult], None] | None = None,
+              known_tests: KnownTests | None = None) -> list[TaskResult]:
+    """Each task in its own process; as many at once as there are cores. ``on_done`` hears of each as it ends."""
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as pool:
-        return list(pool.map(lambda t: run_task(t, target), tasks))
+        futures = [pool.submit(run_task, task, target, None, known_tests) for task in tasks]
+        for future in as_completed(futures):
+            if on_done:
+                on_done(future.result())
+        return [future.result() for future in futures]

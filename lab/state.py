@@ -63,6 +63,11 @@ class State:
                              if data and "test_digests" in data else None)
         return runs
 
+    def known_tests(self, task: Task) -> list[str]:
+        """The node ids of the task's tests in its last recorded run, if its test file loaded then."""
+        ids = [t["nodeid"] for t in self._read("results.json").get(task.id, {}).get("tests", [])]
+        return ids if ids and all("::" in nodeid for nodeid in ids) else []
+
     def save_results(self, results: list[TaskResult], tasks: list[Task],
                      fingerprints: dict[str, Fingerprint] | None = None) -> None:
         """Remember ``results``; ``fingerprints`` are taken before the run, so edits made during it show."""

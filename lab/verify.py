@@ -100,6 +100,10 @@ def verify(course: Course, days: list[Day], jobs: int | None = None) -> Findings
             passing = [t.name for t in result.tests if t.outcome == "passed"]
             findings.problems += [f"{where}: test {name} passes on the stub, so it cannot catch an unfinished task"
                                   for name in passing]
+            if not passing and not result.untouched:
+                findings.problems.append(f"{where}: no test stops at the stub's NotImplementedError, so `lab status` "
+                                         "would call the untouched stub failing, not not started: raise "
+                                         "NotImplementedError(\"TODO: ...\") where the work is")
         else:
             findings.problems += [f"{where}: test {t.name} {t.outcome} on the reference: {t.message.splitlines()[0] if t.message else ''}"
                                   for t in result.tests if t.outcome != "passed"]

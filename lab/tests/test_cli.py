@@ -49,7 +49,7 @@ def test_status_runs_changed_tasks_then_uses_the_cache(run, course):
     first = run("status")[1]
     assert "0/100 points" in first and "not started" in first
     course.tasks[0].stub.write_text("def add(a, b):\n    return a + b\n  # TODO done\n")
-    assert "adder                    not started (edited since)" in run("status", "--cached")[1]
+    assert "adder                    core     not started (edited since)" in run("status", "--cached")[1]
     refreshed = run("status")[1]
     assert "60/100 points" in refreshed and "passing" in refreshed
 
@@ -121,7 +121,7 @@ def test_edited_tests_in_the_student_edition_warn_and_earn_nothing(run_at, editi
     assert "your grade here is not what your instructor will see" in err.lower()
     assert "the instructor grades your task modules with the original tests" in err
     assert "copy it again from the course" in err, "the edition is no git checkout"
-    assert "adder                    edited tests" in out and "0/100 points" in out, out
+    assert "adder                    core     edited tests" in out and "0/100 points" in out, out
 
     code, out, err = run_at(edition, "grade", "90")
     assert code == 1, "tests that pass only because they were edited are not passing"
@@ -132,14 +132,14 @@ def test_edited_tests_in_the_student_edition_warn_and_earn_nothing(run_at, editi
     code, out, err = run_at(edition, "status")
     assert "differ from the ones the course shipped" not in err
     assert "running the tests of 1 task(s)" in err, "restored tests are run again"
-    assert "adder                    not started" in out, out
+    assert "adder                    core     not started" in out, out
 
 
 def test_a_conftest_added_to_the_student_edition_is_an_edit(run_at, edition):
     (edition / DAY / "tasks" / "conftest.py").write_text("# pytest reads this for every test of the day\n")
     code, out, err = run_at(edition, "status")
     assert f"{DAY}/tasks/conftest.py (added)" in err and f"Remove {DAY}/tasks/conftest.py" in err, err
-    assert "adder                    edited tests" in out and "greeter                  edited tests" in out, out
+    assert "adder                    core     edited tests" in out and "greeter                  core     edited tests" in out, out
 
 
 def test_the_warning_says_git_checkout_in_a_git_checkout(edition):
@@ -188,7 +188,7 @@ def test_grading_a_submission_exits_0_whatever_the_scores_and_format(run_at, cou
     code, out, _ = run_at(course.root, "grade", "adder", "--submission", str(sub))
     assert code == 0 and "0/60 points" in out, out
     monkeypatch.setattr(cli, "grade_submission", lambda course, sub, tasks, jobs=None: fake_results(tasks))
-    monkeypatch.setattr(cli, "run_tasks", lambda tasks, target="tasks", jobs=None: fake_results(tasks))
+    monkeypatch.setattr(cli, "run_tasks", lambda tasks, target="tasks", jobs=None, **_: fake_results(tasks))
     for fmt in reports.FORMATS:
         output = str(tmp_path / f"report.{fmt}")
         assert run_at(course.root, "grade", "--submission", str(sub), "--format", fmt, "--output", output)[0] == 0, fmt

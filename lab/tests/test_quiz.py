@@ -489,6 +489,25 @@ def test_select_filters_counts_and_shuffles_reproducibly():
     assert sorted(q.id for q in quiz.select(QUESTIONS, shuffle=True)) == sorted(BY_ID)
 
 
+def test_a_count_picks_unanswered_questions_first_then_wrong_ones_then_right_ones():
+    day45 = [q for q in PRACTICE if q.day == 45]
+    answers = {day45[0].id: right_letter(day45[0]), day45[1].id: wrong_letter(day45[1])}
+    picked = quiz.select(PRACTICE, day=45, count=len(day45) - 1, answers=answers)
+    assert day45[0] not in picked and day45[1] in picked, "an answer that was wrong comes before a right one"
+    assert quiz.select(PRACTICE, day=45, count=len(day45) - 2, answers=answers) == day45[2:], "in the course's order"
+    assert len(quiz.select(PRACTICE, day=45, count=len(day45), answers=answers)) == len(day45)
+
+
+def test_a_random_pick_is_reproducible_by_its_seed_and_still_prefers_unanswered():
+    answers = {q.id: right_letter(q) for q in PRACTICE[:-3]}
+    picks = {seed: quiz.select(PRACTICE, count=3, shuffle=True, seed=seed) for seed in range(5)}
+    assert picks[1] == quiz.select(PRACTICE, count=3, shuffle=True, seed=1)
+    assert len({tuple(q.id for q in pick) for pick in picks.values()}) > 1, "different seeds, different picks"
+    assert quiz.select(PRACTICE, count=3, shuffle=True, seed=4, answers=answers) != PRACTICE[-3:]
+    assert {q.id for q in quiz.select(PRACTICE, count=3, shuffle=True, seed=4, answers=answers)} == {
+        q.id for q in PRACTICE[-3:]}
+
+
 # ------------------------------------------------------------------------------ the command
 
 
@@ -533,6 +552,21 @@ def test_the_quiz_command_records_answers_that_list_then_shows(lab, course):
     assert code == 0
     assert "Day 45: 2 of " in out and f"[x] {day45[0].id}" in out and f"[ ] {day45[2].id}" in out
     assert "Day 43: 0 of " in out and f"2 of {len(QUESTIONS)} questions answered" in out
+
+
+def question_ids_asked(out: str) -> list[str]:
+    return re.findall(r"── Question \d+ of \d+ · Day \d+ · (\S+) ──", out)
+
+
+def test_the_quiz_command_asks_other_questions_next_time_and_offers_a_random_pick(lab):
+    first = PRACTICE[:2]
+    code, out, _ = lab("--count", "2", typed="".join(f"{right_letter(q)}\n" for q in first))
+    assert code == 0 and question_ids_asked(out) == [q.id for q in first]
+    code, out, _ = lab("--count", "2", typed="s\ns\n")
+    assert question_ids_asked(out) == [q.id for q in PRACTICE[2:4]], "answered questions wait until the others are"
+    randomly = [question_ids_asked(lab("--count", "3", "--random", "--seed", "7", typed="s\ns\ns\n")[1])
+                for _ in range(2)]
+    assert randomly[0] == randomly[1] and len(randomly[0]) == 3 and not set(randomly[0]) & {q.id for q in first}
 
 
 def test_the_quiz_command_refuses_a_day_without_questions(lab):
