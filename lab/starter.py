@@ -127,3 +127,57 @@ def write_starter(reference: Path, destination: Path, keep: Iterable[str] = ()) 
     for path in marked_files(destination):
         path.write_text(starter_text(path.read_text(encoding="utf-8"), keep, str(path)), encoding="utf-8")
     return destination
+
+
+# ---- which tests each milestone owns ----------------------------------------------------------
+
+def failing_tests(tree: Path, test_paths: Iterable[str], root: Path) -> set[str]:
+    """The node ids (relative to ``tree``) of the tests under ``test_paths`` that do not pass in
+    ``tree``, run with the course's pytest configuration and plugin (``root``'s pyproject.toml).
+    ``tree`` must lie inside ``root``: pytest names tests outside its rootdir by their names alone."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    prefix = tree.relative_to(root).as_posix() + "/"
+    with tempfile.TemporaryDirectory(prefix="lab-milestones-") as scratch:
+        report = Path(scratch) / "report.jsonl"
+        report.touch()
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        *(str(tree / path) for path in test_paths)],
+                       cwd=root, env={**os.environ, "LAB_REPORT": str(report)}, capture_output=True, text=True,
+                       timeout=3600)
+        entries = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {entry["nodeid"].removeprefix(prefix) for entry in entries
+            if "event" not in entry and entry["outcome"] not in ("passed", "skipped")}
+
+
+def milestone_tests(reference: Path, test_paths: Iterable[str], root: Path,
+                    run=failing_tests) -> tuple[dict[str, list[str]], list[str]]:
+    """Each milestone's own tests, and the joint ones.
+
+    A test is a milestone's own when it fails with that milestone alone cut out of the reference and
+    with no other alone: a learner who builds that milestone sees exactly those turn to passing. A
+    test that fails without either of two milestones is joint: the full suite grades it, no
+    milestone does. The starters are written under ``root``/.lab/starters; ``run(tree, test_paths,
+    root)`` gives the failing node ids of a tree.
+    """
+    import tempfile
+
+    test_paths = list(test_paths)
+    names = list(milestones_of(reference))
+    scratch_root = root / ".lab" / "starters"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    failing: dict[str, set[str]] = {}
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=scratch_root) as scratch:
+            tree = write_starter(reference, Path(scratch) / reference.name, keep=[n for n in names if n != name])
+            failing[name] = run(tree, test_paths, root)
+    owners: dict[str, int] = {}
+    for tests in failing.values():
+        for test in tests:
+            owners[test] = owners.get(test, 0) + 1
+    own = {name: sorted(t for t in tests if owners[t] == 1) for name, tests in failing.items()}
+    return own, sorted(t for t, count in owners.items() if count > 1)

@@ -85,3 +85,28 @@ def test_a_tree_keeps_everything_but_the_regions(tmp_path):
                                         "credit-ledger": [reference / "pkg" / "relay.py"]}
     assert milestones_of(starter) == {}, "the starter has no regions left"
     assert [r.milestone for r in regions(REFERENCE)] == ["outbox-relay", "credit-ledger"]
+
+
+def test_a_milestone_owns_the_tests_that_fail_without_it_alone(tmp_path):
+    from lab.starter import milestone_tests
+
+    reference = tmp_path / "Day-48-Mini-Project"
+    reference.mkdir()
+    (reference / "relay.py").write_text(REFERENCE)
+    runs = []
+
+    def run(tree, test_paths, root):
+        text = (tree / "relay.py").read_text()
+        runs.append(test_paths)
+        failing = set()
+        if "outbox-relay is not built" in text:
+            failing |= {"tests/test_relay.py::test_publishes", "tests/test_flow.py::test_end_to_end"}
+        if "credit-ledger is not built" in text:
+            failing |= {"tests/test_ledger.py::test_reserves", "tests/test_flow.py::test_end_to_end"}
+        return failing
+
+    own, joint = milestone_tests(reference, ["tests"], tmp_path, run=run)
+    assert own == {"outbox-relay": ["tests/test_relay.py::test_publishes"],
+                   "credit-ledger": ["tests/test_ledger.py::test_reserves"]}
+    assert joint == ["tests/test_flow.py::test_end_to_end"], "a test that needs two milestones belongs to neither"
+    assert runs == [["tests"], ["tests"]], "one run per milestone, the others left in"
