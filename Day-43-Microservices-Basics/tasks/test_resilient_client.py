@@ -179,34 +179,36 @@ def test_retries_idempotent_methods(serve, method):
         f"{method} is idempotent: expected a retry and the 200, got {len(app.seen)} requests, {response.status_code}"
 
 
+def sleeps_before_the_retry(serve, status: int, retry_after: str, **options) -> list:
+    """GET once from a server that answers ``status`` with ``Retry-After: retry_after``, then 200;
+    check the client retried once and got the 200; return what it slept."""
+    app = scripted((status, {"Retry-After": retry_after}), 200)
+    client, sleeps = make_client(**options)
+    response = client.get(serve(app))
+    assert response.status_code == 200 and len(app.seen) == 2, (
+        f"{status} with Retry-After: {retry_after} is worth a retry: expected 2 requests and a 200, got "
+        f"{len(app.seen)} and {response.status_code} (after sleeps {sleeps})")
+    return sleeps
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_honours_retry_after_on_any_retryable_status(serve, status):
-    app = scripted((status, {"Retry-After": "3"}), 200)
-    client, sleeps = make_client()
-    response = client.get(serve(app))
-    assert response.status_code == 200 and len(app.seen) == 2, \
-        f"{status} is worth a retry: expected 2 requests and a 200, got {len(app.seen)}, {response.status_code}"
+    sleeps = sleeps_before_the_retry(serve, status, "3")
     assert sleeps == [3], (f"the server answered {status} with Retry-After: 3, so wait exactly 3 s (no jitter), "
                            f"but slept {sleeps}. Retry-After counts on every retryable status, not only on 429")
 
 
 def test_retry_after_zero_means_at_once(serve):
-    app = scripted((503, {"Retry-After": "0"}), 200)
-    client, sleeps = make_client()
-    response = client.get(serve(app))
-    assert response.status_code == 200 and len(app.seen) == 2, \
-        f"Retry-After: 0 is a retry at once: expected 2 requests and a 200, got {len(app.seen)}, {response.status_code}"
+    sleeps = sleeps_before_the_retry(serve, 503, "0")
     assert sleeps == [0], (f"the server said Retry-After: 0, so the wait is exactly 0 s, not the backoff; slept "
                            f"{sleeps}. 0 is a valid delay: test `delay is None`, not `if delay:`")
 
 
 def test_retry_after_up_to_the_cap_is_obeyed(serve):
-    app = scripted((503, {"Retry-After": "10"}), 200)
-    client, sleeps = make_client(max_retry_after=10)
-    response = client.get(serve(app))
-    assert response.status_code == 200 and sleeps == [10], (
+    sleeps = sleeps_before_the_retry(serve, 503, "10", max_retry_after=10)
+    assert sleeps == [10], (
         f"max_retry_after=10 and Retry-After: 10 (the cap itself is allowed): wait exactly 10 s and retry; got "
-        f"{response.status_code} after sleeps {sleeps}")
+        f"sleeps {sleeps}")
 
 
 def test_retry_after_above_the_cap_gives_up_at_once(serve):

@@ -164,6 +164,17 @@ def ids(instances):
     return [i.id for i in instances]
 
 
+def failing_after_a_good_answer(agent, failure: str):
+    """A client (ttl 5, stale_if_error 30) that got one good answer for "orders", and an agent that now
+    fails as ``failure`` says; returns the client's clock and the client."""
+    agent.register("orders", *THREE)
+    clock = FakeClock()
+    registry = client(clock, ttl=5.0, stale_if_error=30.0)
+    registry.instances("orders")
+    agent.failure = failure
+    return clock, registry
+
+
 def expect_raise(exc_type, call, message):
     """Call ``call()``; fail with ``message`` unless it raises ``exc_type``."""
     try:
@@ -275,11 +286,7 @@ def test_round_robin_goes_on_across_refreshes(agent):
 
 
 def test_a_stale_answer_is_served_while_consul_is_down(agent):
-    agent.register("orders", *THREE)
-    clock = FakeClock()
-    registry = client(clock, ttl=5.0, stale_if_error=30.0)
-    registry.instances("orders")
-    agent.failure = "down"
+    clock, registry = failing_after_a_good_answer(agent, "down")
     clock.advance(10)
     try:
         found = ids(registry.instances("orders"))
@@ -291,11 +298,7 @@ def test_a_stale_answer_is_served_while_consul_is_down(agent):
 
 
 def test_a_stale_answer_is_served_when_consul_times_out(agent):
-    agent.register("orders", *THREE)
-    clock = FakeClock()
-    registry = client(clock, ttl=5.0, stale_if_error=30.0)
-    registry.instances("orders")
-    agent.failure = "slow"
+    clock, registry = failing_after_a_good_answer(agent, "slow")
     clock.advance(10)
     try:
         found = ids(registry.instances("orders"))
@@ -307,11 +310,7 @@ def test_a_stale_answer_is_served_when_consul_times_out(agent):
 
 
 def test_every_stale_call_asks_consul_again(agent):
-    agent.register("orders", *THREE)
-    clock = FakeClock()
-    registry = client(clock, ttl=5.0, stale_if_error=30.0)
-    registry.instances("orders")
-    agent.failure = "down"
+    clock, registry = failing_after_a_good_answer(agent, "down")
     clock.advance(6)
     for _ in range(3):
         registry.instances("orders")
@@ -322,11 +321,7 @@ def test_every_stale_call_asks_consul_again(agent):
 
 
 def test_stale_ends_exactly_at_ttl_plus_stale_if_error(agent):
-    agent.register("orders", *THREE)
-    clock = FakeClock()
-    registry = client(clock, ttl=5.0, stale_if_error=30.0)
-    registry.instances("orders")
-    agent.failure = "down"
+    clock, registry = failing_after_a_good_answer(agent, "down")
     clock.advance(35)
     expect_raise(rc.RegistryUnavailable, lambda: registry.instances("orders"),
                  "exactly 35 s after the last good answer (ttl 5 + stale_if_error 30) it may no longer be served: "
@@ -334,11 +329,7 @@ def test_stale_ends_exactly_at_ttl_plus_stale_if_error(agent):
 
 
 def test_a_stale_answer_is_served_when_the_agent_has_no_leader(agent):
-    agent.register("orders", *THREE)
-    clock = FakeClock()
-    registry = client(clock, ttl=5.0, stale_if_error=30.0)
-    registry.instances("orders")
-    agent.failure = "no leader"
+    clock, registry = failing_after_a_good_answer(agent, "no leader")
     clock.advance(6)
     try:
         picked = registry.next_instance("orders").id
@@ -349,11 +340,7 @@ def test_a_stale_answer_is_served_when_the_agent_has_no_leader(agent):
 
 
 def test_stale_is_bounded(agent):
-    agent.register("orders", *THREE)
-    clock = FakeClock()
-    registry = client(clock, ttl=5.0, stale_if_error=30.0)
-    registry.instances("orders")
-    agent.failure = "down"
+    clock, registry = failing_after_a_good_answer(agent, "down")
     clock.advance(34)
     assert len(registry.instances("orders")) == 3, \
         "34 s after the answer (ttl 5 + stale_if_error 30 = 35 s) Consul is down: the stale answer is still served"

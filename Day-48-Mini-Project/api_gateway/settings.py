@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from chassis.config import ConfigError, ServiceConfig
+from chassis.config import Environment, ServiceConfig
 from chassis.system_manifest import load_system_manifest
 
 # system.toml is read here, once, because the routing table and the app factory import these names;
@@ -45,15 +45,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Read the chassis variables and the gateway's own; raise ``ConfigError`` naming every invalid one."""
-        problems: list[str] = []
-        try:
-            service = ServiceConfig.from_env(SERVICE_NAME, environ)
-        except ConfigError as error:
-            problems.append(str(error))
-            service = None
-
-        def text(name: str, default: str | None) -> str | None:
-            return environ.get(name, "").strip() or default
+        environment = Environment(SERVICE_NAME, environ)
+        service = ServiceConfig.read(environment)
+        text = environment.text
 
         def number(name: str, default, kind, minimum):
             raw = text(name, None)
@@ -64,7 +58,7 @@ class Settings:
             except ValueError:
                 value = None
             if value is None or value != value or value < minimum or value > 10**9:
-                problems.append(f"{name} must be a number of at least {minimum}, got {raw!r}")
+                environment.problem(f"{name} must be a number of at least {minimum}, got {raw!r}")
                 return default
             return value
 
@@ -73,19 +67,17 @@ class Settings:
             urls = tuple(url.strip().rstrip("/") for url in text(variable, default).split(",") if url.strip())
             bad = [url for url in urls if not is_base_url(url)]
             if bad or not urls:
-                problems.append(f"{variable} must be comma-separated http(s)://host:port URLs, got {bad or urls!r}")
+                environment.problem(f"{variable} must be comma-separated http(s)://host:port URLs, got {bad or urls!r}")
             upstream_urls[service_name] = urls
 
         consul_http_addr = text("CONSUL_HTTP_ADDR", None)
         if consul_http_addr and consul_address(consul_http_addr) is None:
-            problems.append(f"CONSUL_HTTP_ADDR must be host:port or http(s)://host:port, got {consul_http_addr!r}")
+            environment.problem(f"CONSUL_HTTP_ADDR must be host:port or http(s)://host:port, got {consul_http_addr!r}")
         redis_url = text("REDIS_URL", None)
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            problems.append(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}")
+            environment.problem(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}")
         users = upstream_urls[USERS]
-        jwks_url = text("JWKS_URL", f"{users[0]}/.well-known/jwks.json" if users else DEFAULT_JWKS_URL)
-        if not jwks_url.startswith(("http://", "https://")):
-            problems.append(f"JWKS_URL must be an http(s) URL, got {jwks_url!r}")
+        jwks_url = environment.http_url("JWKS_URL", f"{users[0]}/.well-known/jwks.json" if users else DEFAULT_JWKS_URL)
 
         settings = cls(
             service=service,
@@ -105,8 +97,7 @@ class Settings:
             jwt_issuer=text("JWT_ISSUER", "users-service"),
             jwt_audience=text("JWT_AUDIENCE", "week7-api"),
         )
-        if problems:
-            raise ConfigError(f"invalid configuration for {SERVICE_NAME!r}: " + "; ".join(problems))
+        environment.check()
         return settings
 
 

@@ -36,7 +36,7 @@ def install_dependencies(app: Flask, dependencies: object) -> None:
     app.extensions[_KEY] = dependencies
 
 
-def current_dependencies(kind: type[D] = Dependencies) -> D:  # type: ignore[assignment]
+def current_dependencies(kind: type[D] = Dependencies) -> D:
     """The running app's dependencies, as the ``kind`` its factory installed."""
     found = current_app.extensions[_KEY]
     if not isinstance(found, kind):

@@ -42,6 +42,7 @@ def test_every_invalid_variable_is_named_in_one_error():
     for name in ("ORDERS_URLS", "USERS_URLS", "REDIS_URL", "CONSUL_HTTP_ADDR", "RATE_LIMIT_PER_IP",
                  "UPSTREAM_CONNECT_TIMEOUT", "CIRCUIT_RESET_SECONDS", "LOG_LEVEL"):
         assert name in message, f"{name} should be named in: {message}"
+    assert message.count("invalid configuration") == 1, f"one error, said once: {message}"
 
 
 def run_cli(*args, **env):
