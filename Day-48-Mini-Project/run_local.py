@@ -69,6 +69,23 @@ def walkthrough(config: SystemConfig) -> str:
 """
 
 
+def milestones_to_build() -> str:
+    """What the running starter cannot do yet, milestone by milestone; "" for a finished system."""
+    from lab.course import Milestone, load_course
+    from lab.starter import unbuilt
+
+    milestones = [t for t in load_course(DAY_48.parent).tasks if isinstance(t, Milestone) and t.day.path == DAY_48]
+    missing = unbuilt(DAY_48, [m.id for m in milestones if m.files])
+    if not missing:
+        return ""
+    lines = [f"  This is your starter: {len(missing)} milestone(s) still raise NotImplementedError, so part of "
+             "the flow is missing.\n  A request that reaches one is answered 501, naming it; a worker that "
+             "meets one logs it and waits.\n"]
+    lines += [f"    {m.id:<16} {m.missing}" for m in milestones if m.id in missing]
+    lines.append("\n  `python -m lab status` shows each milestone's tests; PROJECT-GUIDE.md § 10 says what to build.\n")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state-dir", type=Path, default=DAY_48 / ".run",
@@ -109,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
                 return system.returncode or 1
             if time.monotonic() > deadline:
                 print("The system is not ready after 90 s; see the process output above.", file=sys.stderr)
+                print(milestones_to_build(), end="", file=sys.stderr)
                 break
             time.sleep(0.5)
         else:
             print(walkthrough(config), flush=True)
+            print(milestones_to_build(), end="", flush=True)
         return system.wait()
     except KeyboardInterrupt:
         return system.wait()

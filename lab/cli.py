@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lab import doctor, quiz, reports
 from lab.acceptance import grade_system
-from lab.course import CORE, Course, Task, load_course
+from lab.course import CORE, Course, Milestone, Task, load_course
 from lab.export import (
     changed_grading_files,
     edited_tests,
@@ -96,6 +96,9 @@ def cmd_status(course: Course, args) -> int:
         for task, result in zip(day.tasks, results, strict=True):
             tests = f"{result.passed}/{result.total}" if result else "-"
             print(f"    {task.id:<24} {task.track:<8} {labels[task.id]:<24} {tests:>7} tests   {task.title}")
+        if (day.path / "acceptance").is_dir():
+            print(f"  and black-box, your running system through its gateway: "
+                  f"python -m lab grade {day.number} --base-url http://127.0.0.1:8080")
     earned = sum(r.score for r in cached.values() if r)
     possible = sum(t.points for t in course.tasks)
     print(f"\nWeek: {reports.progress_bar(earned / possible if possible else 0)} {earned:g}/{possible} points"
@@ -128,10 +131,11 @@ def cmd_grade(course: Course, args) -> int:
     if args.base_url:
         return cmd_grade_system(course, args)
     tasks = course.select(args.selector)
-    if args.class_dir:
-        return cmd_grade_class(course, tasks, args)
-    if args.submission:
-        return cmd_grade_submission(course, tasks, args)
+    if args.class_dir or args.submission:
+        tasks = sandboxed(tasks)
+        if not tasks:
+            return 2
+        return cmd_grade_class(course, tasks, args) if args.class_dir else cmd_grade_submission(course, tasks, args)
     if args.target == "tasks":
         results = grade_own_work(course, tasks, args.jobs, args.quiet)
     else:
@@ -139,6 +143,18 @@ def cmd_grade(course: Course, args) -> int:
                                     "grading the reference of {count} task(s)")
     emit_report(results, args)
     return 0 if all(r.state == "passing" for r in results) else 1
+
+
+def sandboxed(tasks: list[Task]) -> list[Task]:
+    """The tasks a submission is graded on: not Day 48's milestones, which are graded in the learner's
+    own checkout (``lab grade 48``) or, for a system the instructor cannot trust, black-box (``--base-url``)."""
+    kept = [t for t in tasks if not isinstance(t, Milestone)]
+    if len(kept) < len(tasks):
+        days = sorted({t.day.number for t in tasks if isinstance(t, Milestone)})
+        print(f"not graded from a submission: the milestones of Day {', '.join(map(str, days))}; grade a "
+              f"learner's running system with `python -m lab grade {days[0]} --base-url URL`, and their "
+              f"milestones in their own checkout with `python -m lab grade {days[0]}`", file=sys.stderr)
+    return kept
 
 
 def grade_own_work(course: Course, tasks: list[Task], jobs: int | None, quiet: bool = False) -> list[TaskResult]:

@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.starter import marked_files
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,6 +42,60 @@ class Task:
     def source(self, target: str) -> Path:
         return self.stub if target == "tasks" else self.solution
 
+    @property
+    def sources(self) -> list[Path]:
+        """The files the learner writes for this task."""
+        return [self.stub]
+
+    @property
+    def graded_by(self) -> list[Path]:
+        """The files besides the sources that decide the task's result: its tests and their conftest.py."""
+        return [self.test_file, self.test_file.parent / "conftest.py"]
+
+    @property
+    def has_reference(self) -> bool:
+        return self.solution.is_file()
+
+
+@dataclass(frozen=True)
+class Milestone(Task):
+    """A part of Day 48's system the learner builds, graded by the system's own tests.
+
+    In the course the day's folder holds the reference system, each milestone's code between
+    ``# >>> milestone <id>`` and ``# <<< milestone <id>`` (lab/starter.py); the learner's starter is
+    that system with the regions cut out. ``files`` and ``tests`` are paths from the day's folder; a
+    test is a node id or a whole test file. A milestone with no files of its own is joint: its tests
+    need several milestones at once.
+    """
+
+    files: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    missing: str = ""  # what the running system cannot do while this milestone is a stub
+
+    @property
+    def sources(self) -> list[Path]:
+        return [self.day.path / name for name in self.files]
+
+    @property
+    def test_paths(self) -> list[Path]:
+        """The test files its tests are in, in the order first named."""
+        return [self.day.path / name for name in dict.fromkeys(t.split("::", 1)[0] for t in self.tests)]
+
+    def owns(self, nodeid: str) -> bool:
+        """Whether the test ``nodeid`` (from the course root, as pytest names it) is one of this milestone's."""
+        return any(names(entry, nodeid.removeprefix(self.day.path.name + "/")) for entry in self.tests)
+
+    @property
+    def graded_by(self) -> list[Path]:
+        conftests = {folder / "conftest.py" for path in self.test_paths
+                     for folder in path.parents if folder.is_relative_to(self.day.path)}
+        return [*self.test_paths, *sorted(conftests)]
+
+    @property
+    def has_reference(self) -> bool:
+        """The day's folder is the reference (its regions are in place), not a learner's starter."""
+        return bool(marked_files(self.day.path))
+
 
 @dataclass
 class Day:
@@ -47,6 +103,8 @@ class Day:
     path: Path
     title: str
     tasks: list[Task] = field(default_factory=list)
+    # A project day: the test folders (from the day's folder) its milestones' tests are drawn from.
+    suite: tuple[str, ...] = ()
 
     @property
     def points(self) -> int:
@@ -100,5 +158,29 @@ def load_course(root: Path = ROOT) -> Course:
                     points=int(entry["points"]), hints=tuple(entry.get("hints", ())),
                     day=day, timeout=int(entry.get("timeout", 120)), track=entry.get("track", ""),
                 ))
+        day.tasks += load_milestones(day)
         days.append(day)
     return Course(root=root, days=days)
+
+
+MILESTONES_FILE = "milestones.toml"
+
+
+def names(entry: str, test: str) -> bool:
+    """Whether a milestone's ``entry`` (a test file, a test function or one case of it) names ``test``."""
+    return test == entry or test.startswith((entry + "::", entry + "["))
+
+
+def load_milestones(day: Day) -> list[Milestone]:
+    """The milestones of a project day, from its milestones.toml (none when it has no such file)."""
+    path = day.path / MILESTONES_FILE
+    if not path.is_file():
+        return []
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    day.title = data.get("title", day.title)
+    day.suite = tuple(data.get("suite", ()))
+    return [Milestone(id=entry["id"], module=entry["id"], title=entry["title"], points=int(entry["points"]),
+                      hints=tuple(entry.get("hints", ())), day=day, timeout=int(entry.get("timeout", 300)),
+                      track=entry.get("track", ""), files=tuple(entry.get("files", ())),
+                      tests=tuple(entry.get("tests", ())), missing=entry.get("missing", ""))
+            for entry in data.get("milestone", [])]

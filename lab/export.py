@@ -1,4 +1,4 @@
-"""The student edition: the course without reference solutions, tests intact.
+"""The student edition: the course without reference solutions, tests intact, and Day 48 as its starter.
 
 The edition records the sha256 of every file that decides a grade (the tests, their conftest.py, the
 harness) so that ``lab status`` and ``lab grade`` can warn a learner whose local grade comes from
@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.starter import student_text
 from lab.state import digest
 
 LEFT_OUT = ("solutions",)
@@ -21,7 +22,9 @@ NEVER_COPIED = {".git", ".venv", ".lab", "site", "artifacts", "__pycache__", ".p
 EDITION_MARKER = ".lab-student-edition"
 DIGESTS_FILE = ".lab-test-digests.json"
 # The files whose content decides a task's grade, besides the task module itself.
-GRADING_PATTERNS = ("Day-*/tasks/test_*.py", "Day-*/tasks/conftest.py", "lab/**/*.py", "pyproject.toml")
+GRADING_PATTERNS = ("Day-*/tasks/test_*.py", "Day-*/tasks/conftest.py", "Day-*/tasks/tasks.toml",
+                    "Day-*/tests/**/*.py", "Day-*/milestones.toml", "lab/**/*.py", "pyproject.toml")
+MILESTONE_MARKER = "# >>> milestone "
 # pytest reads a conftest.py in any folder from the root down to a test file; a new one changes grades too.
 CONFTEST_PATTERNS = ("conftest.py", "Day-*/conftest.py", "Day-*/tasks/conftest.py")
 
@@ -50,6 +53,10 @@ def export_student(root: Path, dest: Path) -> int:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
+        if path.suffix == ".py" and parts[0].startswith("Day-"):
+            text = target.read_text(encoding="utf-8")
+            if MILESTONE_MARKER in text:  # Day 48's reference: the edition holds its starter
+                target.write_text(student_text(text, rel.as_posix()), encoding="utf-8")
         copied += 1
     (dest / EDITION_MARKER).write_text("This copy has no reference solutions.\n")
     write_original_digests(dest)

@@ -11,11 +11,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lab.course import ROOT as HARNESS_ROOT
-from lab.course import Task
+from lab.course import Milestone, Task
+from lab.starter import NOT_BUILT, write_starter
 
 # pytest-timeout stops a single slow test after the task's timeout; this grace covers collection
 # (where it does not apply) before the whole process is killed.
@@ -86,9 +88,11 @@ class TaskResult:
         Read from the results, not from a copy of the stub: the course keeps no pristine copy of a
         module the learner edits in place, and a stub whose data is a draft to fix (Day 43's DESIGN)
         fails some tests with assertions from the start; every stub raises NotImplementedError where
-        the work is (`python -m lab verify` checks that each stub reads as not started).
+        the work is (`python -m lab verify` checks that each stub reads as not started). A Day 48
+        milestone's stub also shows over HTTP, as a 501 problem saying it "is not built yet".
         """
-        return self.passed == 0 and any(t.outcome != "passed" and "NotImplementedError" in t.message
+        return self.passed == 0 and any(t.outcome != "passed" and ("NotImplementedError" in t.message
+                                                                    or NOT_BUILT in t.message)
                                         for t in self.tests)
 
     @property
@@ -211,9 +215,10 @@ def run_pytest(paths: list[Path], env: dict[str, str], timeout: int, cwd: Path,
         return results, error
 
 
-def collect(test_file: Path, cwd: Path, env: dict[str, str]) -> list[str]:
+def collect(test_file: Path | list[Path], cwd: Path, env: dict[str, str]) -> list[str]:
     """The node ids pytest collects from ``test_file`` (a trusted run: instructor's code only)."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(test_file), "--collect-only", "-q",
+    paths = test_file if isinstance(test_file, list) else [test_file]
+    proc = subprocess.run([sys.executable, "-m", "pytest", *map(str, paths), "--collect-only", "-q",
                            "-p", "no:cacheprovider"], cwd=cwd, env=child_env(cwd, env), capture_output=True, text=True,
                           timeout=300)
     ids = [line.strip() for line in proc.stdout.splitlines() if "::" in line]
@@ -231,8 +236,10 @@ def reference_tests(task: Task) -> list[str]:
     """The node ids of the task's tests, as collected on the reference or recorded in a grading manifest."""
     from lab.submission import MANIFEST_FILE  # lab.submission imports this module
 
-    if task.solution.is_file():
+    if task.has_reference:
         try:
+            if isinstance(task, Milestone):
+                return collect([task.day.path / t for t in task.tests], task.day.path.parent, {})
             return collect(task.test_file, task.day.path.parent, {"LAB_TARGET": "solutions"})
         except (RuntimeError, subprocess.TimeoutExpired):
             return []
@@ -256,18 +263,52 @@ def count_every_test(task: Task, tests: list[TestResult], known_tests: KnownTest
     if not why:
         return tests, ""
     expected = reference_tests(task) or (known_tests(task) if known_tests else [])
-    error = f"the tests could not load {task.stub.name}, so none of them ran:\n{why}"
+    what = ", ".join(path.name for path in task.sources) or "the system"
+    error = f"the tests could not load {what}, so none of them ran:\n{why}"
     if not expected:
         return tests, error
-    return [TestResult(nodeid, "error", f"not run: the tests could not load {task.stub.name} (the error is "
+    return [TestResult(nodeid, "error", f"not run: the tests could not load {what} (the error is "
                                          "above the list)") for nodeid in expected], error
 
 
+STARTERS = Path(".lab") / "starters"  # from the course root: where Day 48's starter is written to be tested
+
+
+def run_milestone(task: Milestone, target: str, env: dict[str, str],
+                  built: tuple[str, ...] = ()) -> tuple[list[TestResult], str]:
+    """Run a milestone's tests on the day's system: as it is for "solutions" (it must be the reference);
+    for "tasks", the learner's system: the day's folder, or, where that folder is the reference (the
+    course's own copy), the starter written from it, with the milestones ``built`` left in."""
+    day, root = task.day.path, task.day.path.parent
+    if target == "solutions" and not task.has_reference:
+        return [], f"{day.name} holds a starter, not the reference system: there is no reference to grade here"
+    starter = target == "tasks" and task.has_reference
+    scratch = tempfile.TemporaryDirectory(prefix=f"{task.id}-", dir=mkdirs(root / STARTERS)) if starter else nullcontext()
+    with scratch as folder:
+        tree = write_starter(day, Path(folder) / day.name, keep=built) if starter else day
+        tests, error = run_pytest([tree / test for test in task.tests], {"LAB_TARGET": target, **env}, task.timeout,
+                                  root, test_timeout=min(task.timeout, TEST_SECONDS))
+    prefix, own = tree.relative_to(root).as_posix() + "/", day.name + "/"
+    for test in tests:
+        if test.nodeid.startswith(prefix):
+            test.nodeid = own + test.nodeid.removeprefix(prefix)
+    return tests, error
+
+
+def mkdirs(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def run_task(task: Task, target: str = "tasks", env: dict[str, str] | None = None,
-             known_tests: KnownTests | None = None) -> TaskResult:
+             known_tests: KnownTests | None = None, built: tuple[str, ...] = ()) -> TaskResult:
+    """``built``: for a milestone on "tasks" where the day holds the reference, the milestones left in its starter."""
     start = time.monotonic()
-    tests, error = run_pytest([task.test_file], {"LAB_TARGET": target, **(env or {})}, task.timeout,
-                              task.day.path.parent, test_timeout=min(task.timeout, TEST_SECONDS))
+    if isinstance(task, Milestone):
+        tests, error = run_milestone(task, target, env or {}, built)
+    else:
+        tests, error = run_pytest([task.test_file], {"LAB_TARGET": target, **(env or {})}, task.timeout,
+                                  task.day.path.parent, test_timeout=min(task.timeout, TEST_SECONDS))
     tests, could_not_load = count_every_test(task, tests, known_tests)
     return TaskResult(task_id=task.id, day=task.day.number, title=task.title, points=task.points,
                       tests=tests, error=error or could_not_load, seconds=round(time.monotonic() - start, 2),

@@ -31,7 +31,8 @@ from pathlib import Path
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# >>> milestone (?P<milestone>[a-z0-9-]+)(?:: (?P<todo>\S.*?))?\s*$")
 END = re.compile(r"^[ \t]*# <<< milestone (?P<milestone>[a-z0-9-]+)\s*$")
-MISSING = "milestone {milestone} is not built yet: {todo}"
+NOT_BUILT = "is not built yet"
+MISSING = "milestone {milestone} " + NOT_BUILT + ": {todo}"
 # Without a message of its own, the stub points at the contract: the docstring right above it.
 DEFAULT_TODO = "write this function as its docstring says (PROJECT-GUIDE.md § 10 has the milestone)"
 
@@ -98,6 +99,26 @@ def starter_text(text: str, keep: Iterable[str] = (), where: str = "<text>") -> 
         raise RegionError(f"{where}: the starter is not valid Python ({error.msg}, line {error.lineno}): a region "
                           "must be a whole block of statements") from None
     return made
+
+
+# What a file of the student edition's starter opens with: where the work is, and, since the imports
+# stay for the code the learner will write, no lint error for them until then.
+STUDENT_HEADER = ("# Day 48 starter: write the code where this file raises NotImplementedError(\"milestone ...\");\n"
+                  "# `python -m lab status` shows each milestone's tests, PROJECT-GUIDE.md § 10 what each is.\n"
+                  "# ruff: noqa: F401\n")
+
+
+def student_text(text: str, where: str = "<text>") -> str:
+    """The student edition's copy of a file: its starter, opened by STUDENT_HEADER when it has regions."""
+    return STUDENT_HEADER + starter_text(text, (), where) if regions(text, where) else text
+
+
+def unbuilt(tree: Path, milestones: Iterable[str]) -> list[str]:
+    """Those of ``milestones`` whose stub is still in ``tree`` (a learner's starter as they build it);
+    ``tree``'s tests, which raise such stubs of their own, do not count."""
+    texts = [path.read_text(encoding="utf-8", errors="replace") for path in sorted(tree.rglob("*.py"))
+             if "tests" not in path.relative_to(tree).parts]
+    return [name for name in milestones if any(f"milestone {name} {NOT_BUILT}" in text for text in texts)]
 
 
 def marked_files(root: Path) -> list[Path]:

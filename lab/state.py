@@ -25,11 +25,6 @@ class CachedRun:
     tests: dict[str, str]  # the sha256 of the task's tests when it ran, "" where a file was absent
 
 
-def tests_of(task: Task) -> list[Path]:
-    """The files besides the module that decide a task's result: its test file and its day's conftest.py."""
-    return [task.test_file, task.test_file.parent / "conftest.py"]
-
-
 class State:
     def __init__(self, root: Path):
         self.root = root
@@ -49,8 +44,8 @@ class State:
         tmp.replace(self.dir / name)
 
     def fingerprint(self, task: Task) -> Fingerprint:
-        return Fingerprint(source=digest(task.stub),
-                           tests={p.relative_to(self.root).as_posix(): digest(p) for p in tests_of(task)})
+        return Fingerprint(source=digest(*task.sources),
+                           tests={p.relative_to(self.root).as_posix(): digest(p) for p in task.graded_by})
 
     # Results of the learner's own work, keyed by task id.
     def last_runs(self, tasks: list[Task]) -> dict[str, CachedRun | None]:
@@ -88,9 +83,11 @@ class State:
         self._write("hints.json", seen)
 
 
-def digest(path: Path) -> str:
-    """The file's sha256, or "" when there is no such file."""
+def digest(*paths: Path) -> str:
+    """The file's sha256, or "" when there is no such file; of several, the sha256 of theirs, in order."""
+    if len(paths) != 1:
+        return hashlib.sha256("".join(map(digest, paths)).encode()).hexdigest()
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(paths[0].read_bytes()).hexdigest()
     except (FileNotFoundError, IsADirectoryError):
         return ""

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from lab import sandbox
 from lab.course import ROOT as HARNESS_ROOT
-from lab.course import Course, Task
+from lab.course import Course, Milestone, Task
 from lab.guard import PLAN_FD_VARIABLE
 from lab.red_flags import red_flags
 from lab.runner import GRACE_SECONDS, TaskResult, TestResult
@@ -95,7 +95,7 @@ def compute_manifest(course: Course, tasks: list[Task]) -> dict[str, TaskManifes
 def write_manifest(course: Course, path: Path) -> None:
     """What grading needs from the reference, for an edition that ships without it (the Gradescope bundle)."""
     data = {task_id: {"expected": list(m.expected), "canary_pool": list(m.canary_pool)}
-            for task_id, m in manifest(course, course.tasks).items()}
+            for task_id, m in manifest(course, [t for t in course.tasks if not isinstance(t, Milestone)]).items()}
     path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
 
 

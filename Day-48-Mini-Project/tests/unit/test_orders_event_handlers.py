@@ -1,4 +1,5 @@
-"""orders-service's side of the saga: credit decisions applied to orders, on a SQLite file."""
+"""orders-service's side of the saga: credit decisions applied to orders, and their cancellation (the
+compensation), on a SQLite file."""
 
 import json
 from functools import partial
@@ -13,6 +14,7 @@ from orders_service import order_service
 from orders_service.event_handlers import MalformedEvent, router
 from orders_service.order_request import RequestedLine
 from orders_service.order_service import OrderNotFound
+from orders_service.order_states import InvalidTransition
 from orders_service.service import SERVICE
 from orders_service.settings import Settings
 from sqlalchemy import select
@@ -100,6 +102,47 @@ def test_a_decision_on_a_cancelled_order_changes_nothing(engine, order):
     apply(engine, credit("credit.reserved", order["id"]))
     assert status_of(engine, order["id"])[0] == "CANCELLED"
     assert len(announced(engine, "order.approved")) == 1
+
+
+# --- cancelling: the compensation, called as the route calls it -------------------------------
+
+def cancel(engine, order_id, user_id=ALICE):
+    return order_service.cancel_order(UnitOfWork(engine, SERVICE.name), user_id, order_id)
+
+
+def test_an_approved_order_is_cancelled_and_the_release_announced(engine, order):
+    apply(engine, credit("credit.reserved", order["id"]))
+    shown = cancel(engine, order["id"])
+    assert (shown["id"], shown["status"]) == (order["id"], "CANCELLED"), "cancel_order returns the order as it is now"
+    assert status_of(engine, order["id"])[0] == "CANCELLED"
+    assert announced(engine, "order.cancelled") == [
+        {"order_id": order["id"], "user_id": ALICE, "total_cents": 37998}], \
+        "order.cancelled, with the total, is what makes users-service release the credit"
+
+
+@pytest.mark.parametrize("decision", [None, "credit.rejected", "cancel"])
+def test_only_an_approved_order_can_be_cancelled(engine, order, decision):
+    if decision == "cancel":
+        apply(engine, credit("credit.reserved", order["id"]))
+        cancel(engine, order["id"])
+    elif decision:
+        apply(engine, credit(decision, order["id"], reason="insufficient_credit"))
+    before = status_of(engine, order["id"])
+    with pytest.raises(InvalidTransition) as raised:
+        cancel(engine, order["id"])
+    assert raised.value.current == before[0], "the error names the status the order is in"
+    assert status_of(engine, order["id"]) == before
+    assert len(announced(engine, "order.cancelled")) == (1 if decision == "cancel" else 0), \
+        "a refused cancel announces nothing: no credit may be released twice, or for an order never approved"
+
+
+@pytest.mark.parametrize("who, order_id", [("b" * 32, None), (ALICE, "f" * 32)])
+def test_someone_elses_or_a_missing_order_is_not_found(engine, order, who, order_id):
+    apply(engine, credit("credit.reserved", order["id"]))
+    with pytest.raises(OrderNotFound):
+        cancel(engine, order_id or order["id"], user_id=who)
+    assert status_of(engine, order["id"])[0] == "APPROVED"
+    assert announced(engine, "order.cancelled") == []
 
 
 def test_an_unknown_order_raises_so_the_delivery_is_retried(engine):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 from chassis.tracing import JsonLinesSpanExporter, install_tracing
 from flask import Flask
@@ -12,7 +11,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-VIEWER = Path(__file__).resolve().parents[3] / "Day-47-Observability" / "trace_viewer.py"
+from lab.course import ROOT as COURSE_ROOT
+
+VIEWER = COURSE_ROOT / "Day-47-Observability" / "trace_viewer.py"  # from the course, wherever this copy is
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
