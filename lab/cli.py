@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lab import doctor, quiz, reports
 from lab.acceptance import grade_system
-from lab.course import CORE, Course, Milestone, Task, load_course
+from lab.course import CORE, STUDENT_EDITION, Course, Milestone, Task, load_course
 from lab.export import (
     changed_grading_files,
     edited_tests,
@@ -256,7 +256,7 @@ def cmd_quiz(course: Course, args) -> int:
 
 
 def cmd_verify(course: Course, args) -> int:
-    if (course.root / ".lab-student-edition").exists():
+    if (course.root / STUDENT_EDITION).exists():
         print("this is the student edition: it has no reference solutions to verify against")
         return 0
     days = [d for d in course.days if args.day is None or str(d.number) == args.day]

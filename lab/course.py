@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE, STRETCH = "core", "stretch"
 TRACKS = (CORE, STRETCH)
 CORE_SHARE = 70  # of a day's 100 points, at least this many are in its core tasks
+STUDENT_EDITION = ".lab-student-edition"  # at the root of a copy made by `python -m lab export-student`
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Task:
     day: Day = field(repr=False, compare=False)
     timeout: int = 120
     track: str = CORE  # "core": the day's path; "stretch": for those with time or appetite left
+    # Each test's own limit (at most ``timeout``): a test that hangs costs this long and ends the run,
+    # instead of using up the whole budget.
+    test_timeout: int = 30
 
     @property
     def test_file(self) -> Path:
@@ -71,10 +75,12 @@ class Milestone(Task):
     files: tuple[str, ...] = ()
     tests: tuple[str, ...] = ()
     missing: str = ""  # what the running system cannot do while this milestone is a stub
+    needs: tuple[str, ...] = ()  # a joint milestone: the files of the milestones its tests combine
+    test_timeout: int = 120  # the system's tests wait for brokers and processes, up to a minute
 
     @property
     def sources(self) -> list[Path]:
-        return [self.day.path / name for name in self.files]
+        return [self.day.path / name for name in self.files or self.needs]
 
     @property
     def test_paths(self) -> list[Path]:
@@ -93,8 +99,10 @@ class Milestone(Task):
 
     @property
     def has_reference(self) -> bool:
-        """The day's folder is the reference (its regions are in place), not a learner's starter."""
-        return bool(marked_files(self.day.path))
+        """The day's folder is the reference: this is the course's own copy (not the student edition,
+        whose folder is the starter, however many of the reference's files a learner copied in) and
+        its regions are in place."""
+        return not (self.day.path.parent / STUDENT_EDITION).exists() and bool(marked_files(self.day.path))
 
 
 @dataclass
@@ -179,8 +187,12 @@ def load_milestones(day: Day) -> list[Milestone]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     day.title = data.get("title", day.title)
     day.suite = tuple(data.get("suite", ()))
+    entries = data.get("milestone", [])
+    every_file = tuple(dict.fromkeys(name for entry in entries for name in entry.get("files", ())))
     return [Milestone(id=entry["id"], module=entry["id"], title=entry["title"], points=int(entry["points"]),
                       hints=tuple(entry.get("hints", ())), day=day, timeout=int(entry.get("timeout", 300)),
                       track=entry.get("track", ""), files=tuple(entry.get("files", ())),
-                      tests=tuple(entry.get("tests", ())), missing=entry.get("missing", ""))
-            for entry in data.get("milestone", [])]
+                      tests=tuple(entry.get("tests", ())), missing=entry.get("missing", ""),
+                      needs=() if entry.get("files") else every_file,
+                      test_timeout=int(entry.get("test_timeout", 120)))
+            for entry in entries]

@@ -13,13 +13,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.course import STUDENT_EDITION
 from lab.starter import student_text
 from lab.state import digest
 
 LEFT_OUT = ("solutions",)
 NEVER_COPIED = {".git", ".venv", ".lab", "site", "artifacts", "__pycache__", ".pytest_cache", ".ruff_cache",
                 "node_modules"}
-EDITION_MARKER = ".lab-student-edition"
+EDITION_MARKER = STUDENT_EDITION
 DIGESTS_FILE = ".lab-test-digests.json"
 # The files whose content decides a task's grade, besides the task module itself.
 GRADING_PATTERNS = ("Day-*/tasks/test_*.py", "Day-*/tasks/conftest.py", "Day-*/tasks/tasks.toml",

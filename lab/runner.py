@@ -22,9 +22,6 @@ from lab.starter import NOT_BUILT, write_starter
 # pytest-timeout stops a single slow test after the task's timeout; this grace covers collection
 # (where it does not apply) before the whole process is killed.
 GRACE_SECONDS = 15
-# Each test's own limit (or the task's timeout, when lower): a test that hangs costs this long, and
-# ends the run, instead of using up the task's whole budget.
-TEST_SECONDS = 30
 
 
 @dataclass
@@ -287,7 +284,7 @@ def run_milestone(task: Milestone, target: str, env: dict[str, str],
     with scratch as folder:
         tree = write_starter(day, Path(folder) / day.name, keep=built) if starter else day
         tests, error = run_pytest([tree / test for test in task.tests], {"LAB_TARGET": target, **env}, task.timeout,
-                                  root, test_timeout=min(task.timeout, TEST_SECONDS))
+                                  root, test_timeout=min(task.timeout, task.test_timeout))
     prefix, own = tree.relative_to(root).as_posix() + "/", day.name + "/"
     for test in tests:
         if test.nodeid.startswith(prefix):
@@ -308,7 +305,7 @@ def run_task(task: Task, target: str = "tasks", env: dict[str, str] | None = Non
         tests, error = run_milestone(task, target, env or {}, built)
     else:
         tests, error = run_pytest([task.test_file], {"LAB_TARGET": target, **(env or {})}, task.timeout,
-                                  task.day.path.parent, test_timeout=min(task.timeout, TEST_SECONDS))
+                                  task.day.path.parent, test_timeout=min(task.timeout, task.test_timeout))
     tests, could_not_load = count_every_test(task, tests, known_tests)
     return TaskResult(task_id=task.id, day=task.day.number, title=task.title, points=task.points,
                       tests=tests, error=error or could_not_load, seconds=round(time.monotonic() - start, 2),

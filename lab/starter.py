@@ -4,14 +4,14 @@ The reference code marks each part a learner builds with a region::
 
     def relay_once(engine, channel, exchange, batch=100, *, metrics=None, tracer=None) -> int:
         \"\"\"Publish up to ``batch`` unsent rows ... (the contract stays in the starter)\"\"\"
-        # >>> milestone outbox-relay
+        # >>> milestone relay
         ... the reference's lines ...
-        # <<< milestone outbox-relay
+        # <<< milestone relay
 
 (``# >>> milestone <id>: <what to build>`` gives the stub a message of its own) and the starter
 has, in its place, one line at the marker's indentation::
 
-        raise NotImplementedError("milestone outbox-relay is not built yet: write this function as its ...")
+        raise NotImplementedError("milestone relay is not built yet: write this function as its ...")
 
 The rest of the system (processes, configuration, the Procfile, the tests) is the same in both,
 so the starter runs: the chassis answers a request that reaches a missing part with a 501 problem

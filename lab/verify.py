@@ -26,7 +26,9 @@ class Findings:
 
 def authoring_problems(course: Course, days: list[Day]) -> list[str]:
     problems = []
-    seen_ids: dict[str, str] = {}
+    # An id names one task in the whole course (`lab grade ID`), even when only some days are checked.
+    checked = {d.number for d in days}
+    seen_ids = {t.id: f"Day {d.number} task {t.id!r}" for d in course.days if d.number not in checked for t in d.tasks}
     for day in days:
         tasks_dir = day.path / "tasks"
         if not day.tasks:

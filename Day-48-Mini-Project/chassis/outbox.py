@@ -86,7 +86,7 @@ def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
     Returns how many were published. If a publish fails, the rows confirmed before it stay marked
     and the error propagates; that row and the rest wait for the next run.
     """
-    # >>> milestone outbox-relay
+    # >>> milestone relay
     published, failure = 0, None
     tracer = tracer or trace.get_tracer(__name__)
     with engine.begin() as connection:
@@ -110,6 +110,6 @@ def relay_once(engine: Engine, channel, exchange: str, batch: int = 100, *,
     if failure is not None:
         raise failure
     return published
-    # <<< milestone outbox-relay
+    # <<< milestone relay
 # --8<-- [end:relay]
 

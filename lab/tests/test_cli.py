@@ -106,7 +106,8 @@ def edition(run_at, course, tmp_path) -> Path:
 
 def test_student_edition_records_the_digests_of_what_decides_grades(edition, course):
     recorded = json.loads((edition / ".lab-test-digests.json").read_text())["sha256"]
-    assert set(recorded) == {f"{DAY}/tasks/test_adder.py", f"{DAY}/tasks/test_greeter.py", "pyproject.toml"}
+    assert set(recorded) == {f"{DAY}/tasks/test_adder.py", f"{DAY}/tasks/test_greeter.py", f"{DAY}/tasks/tasks.toml",
+                             "pyproject.toml"}
     original = (course.root / DAY / "tasks" / "test_adder.py").read_bytes()
     assert recorded[f"{DAY}/tasks/test_adder.py"] == hashlib.sha256(original).hexdigest()
 

@@ -159,6 +159,13 @@ def test_milestones_load_as_the_days_tasks(project):
     assert ledger.has_reference
 
 
+def test_a_joint_milestone_is_stale_when_any_milestone_file_changes(project):
+    flow = milestones(project)["flow"]
+    day = project / "Day-91-Project-Day"
+    assert flow.sources == [day / "ledger.py", day / "relay.py"]
+    assert flow.files == (), "it has no code of its own: verify does not look for its regions"
+
+
 def test_the_course_grades_the_starter_the_reference_grades_itself(project):
     ledger = milestones(project)["ledger"]
     on_starter = run_task(ledger, "tasks")
@@ -235,12 +242,12 @@ def test_the_student_edition_holds_the_starter_and_a_finished_milestone_turns_pa
                           capture_output=True, text=True)
     assert lint.returncode == 0, f"the starter's unused imports fail the lint:\n{lint.stdout}"
 
-    # The learner builds the relay: the reference's file, copied in, is that milestone done.
-    (day / "relay.py").write_text(RELAY.replace("    # >>> milestone relay\n", "")
-                                  .replace("    # <<< milestone relay\n", ""))
+    # The learner builds the relay by copying the reference's file in, markers and all: that milestone is done.
+    (day / "relay.py").write_text(RELAY)
     assert unbuilt(day, ["ledger", "relay"]) == ["ledger"]
     course = load_course(student)
-    assert not milestones(student)["relay"].has_reference, "a starter is graded in place"
+    assert not milestones(student)["relay"].has_reference, \
+        "the student edition's folder is graded in place, not cut again where a reference file was copied in"
     states = {t.id: run_task(t, "tasks").state for t in course.tasks}
     assert states == {"ledger": "not started", "relay": "passing", "flow": "not started"}
 

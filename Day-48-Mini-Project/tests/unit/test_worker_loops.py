@@ -32,7 +32,7 @@ def test_a_part_not_built_yet_is_logged_and_waited_on_until_stop(caplog):
 
     def session(_backoff):
         calls.append(1)
-        raise NotImplementedError("milestone outbox-relay is not built yet: publish the rows")
+        raise NotImplementedError("milestone relay is not built yet: publish the rows")
 
     loop = threading.Thread(target=keep_running, args=(session, stop, "outbox relay", NoWait()), daemon=True)
     with caplog.at_level(logging.ERROR, logger="chassis.workers"):
@@ -43,4 +43,4 @@ def test_a_part_not_built_yet_is_logged_and_waited_on_until_stop(caplog):
         stop.set()
         loop.join(timeout=10)
     assert not loop.is_alive(), "SIGTERM (stop) still ends it"
-    assert "outbox relay stopped: milestone outbox-relay is not built yet" in caplog.text
+    assert "outbox relay stopped: milestone relay is not built yet" in caplog.text
