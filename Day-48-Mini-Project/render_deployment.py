@@ -48,26 +48,26 @@ def procfile(system: SystemManifest) -> str:
         "# The Day 48 system as local processes: `make run` starts them all with honcho, from this folder,\n"
         "# with each service's <SERVICE>_DATABASE_URL, <PROCESS>_PORT and <SERVICE>_QUEUE set by run_local.py\n"
         "# (local_system.py). One web process per service (scale by adding instances, not gunicorn workers:\n"
-        "# each process keeps its own Prometheus registry).\n",
+        "# each process keeps its own Prometheus registry); chassis/gunicorn_config.py has the server's settings.\n",
     ]
     gateway = system.gateway.process
-    lines.append(f"{gateway.local_name}: {gunicorn(gateway, threads=16)}\n")
+    lines.append(f"{gateway.local_name}: {gunicorn(gateway)}\n")
     for service in system.services:
         for process in service.processes:
             lines.append(f"{process.local_name}: {procfile_command(service, process)}\n")
     return "".join(lines)
 
 
-def gunicorn(process: Process, threads: int) -> str:
-    return (f"gunicorn --bind 127.0.0.1:${{{port_variable(process.local_name)}:-{process.port}}} --workers 1 "
-            f"--threads {threads} --graceful-timeout 5 '{process.package}.app:create_app()'")
+def gunicorn(process: Process) -> str:
+    return (f"gunicorn -c python:chassis.gunicorn_config --bind 127.0.0.1:${{{port_variable(process.local_name)}:-"
+            f"{process.port}}} '{process.package}.app:create_app()'")
 
 
 def procfile_command(service: Service, process: Process) -> str:
     variables = [f"DATABASE_URL=${database_url_variable(service.short_name)}"]
     if process.kind == CONSUMER:
         variables.append(f"CONSUMER_QUEUE=${{{queue_variable(service.short_name)}:-{service.name}}}")
-    command = gunicorn(process, threads=8) if process.kind == WEB else " ".join(process.worker_command)
+    command = gunicorn(process) if process.kind == WEB else " ".join(process.worker_command)
     return f"env {' '.join(variables)} {command}"
 
 

@@ -20,12 +20,10 @@ from lab.state import digest
 LEFT_OUT = ("solutions",)
 NEVER_COPIED = {".git", ".venv", ".lab", "site", "artifacts", "__pycache__", ".pytest_cache", ".ruff_cache",
                 "node_modules"}
-EDITION_MARKER = STUDENT_EDITION
 DIGESTS_FILE = ".lab-test-digests.json"
 # The files whose content decides a task's grade, besides the task module itself.
 GRADING_PATTERNS = ("Day-*/tasks/test_*.py", "Day-*/tasks/conftest.py", "Day-*/tasks/tasks.toml",
                     "Day-*/tests/**/*.py", "Day-*/milestones.toml", "lab/**/*.py", "pyproject.toml")
-MILESTONE_MARKER = "# >>> milestone "
 # pytest reads a conftest.py in any folder from the root down to a test file; a new one changes grades too.
 CONFTEST_PATTERNS = ("conftest.py", "Day-*/conftest.py", "Day-*/tasks/conftest.py")
 
@@ -55,11 +53,12 @@ def export_student(root: Path, dest: Path) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
         if path.suffix == ".py" and parts[0].startswith("Day-"):
-            text = target.read_text(encoding="utf-8")
-            if MILESTONE_MARKER in text:  # Day 48's reference: the edition holds its starter
-                target.write_text(student_text(text, rel.as_posix()), encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+            starter = student_text(text, rel.as_posix())
+            if starter != text:  # Day 48's reference, milestone regions and all: the edition holds its starter
+                target.write_text(starter, encoding="utf-8")
         copied += 1
-    (dest / EDITION_MARKER).write_text("This copy has no reference solutions.\n")
+    (dest / STUDENT_EDITION).write_text("This copy has no reference solutions.\n")
     write_original_digests(dest)
     return copied
 

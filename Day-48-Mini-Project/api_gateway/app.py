@@ -13,6 +13,7 @@ from chassis.health import Check, install_health
 from chassis.logging_setup import configure_logging, install_request_id
 from chassis.metrics import install_metrics
 from chassis.problems import install_problem_handlers
+from chassis.request_body import guard_request_body
 from chassis.tracing import configure_tracing, install_tracing
 from flask import Flask
 
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     configure_logging(settings.service.service_name, settings.service.log_level)
     configure_tracing(settings.service)
     app = Flask("api_gateway")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    guard_request_body(app, MAX_BODY_BYTES)
     app.url_map.merge_slashes = False  # "/api//orders" is not "/api/orders": no redirect, a 404
     install_request_id(app)
     install_tracing(app)

@@ -3,6 +3,8 @@
 ``JwksCache`` holds the issuer's public keys by ``kid``: fetched once, kept ``max_age`` seconds,
 fetched again early when a token names a key it does not know (the issuer rotated), but at most
 once per ``refetch_cooldown`` so a flood of made-up ``kid``s cannot turn into a flood of fetches.
+While it holds no key at all (the issuer was not up yet when this service started) it asks again at
+once, at most once per ``empty_retry``, and answers 503 in between: no token is refused for that.
 ``TokenVerifier`` accepts RS256 only, only tokens typed ``at+jwt`` (RFC 9068, section 4), and requires
 ``exp`` and ``iat`` as numbers, a non-empty ``sub``, and ``iss`` and ``aud`` equal to this system's.
 """
@@ -45,9 +47,10 @@ class Principal:
 
 class JwksCache:
     def __init__(self, jwks_url: str, *, max_age: float = 300.0, refetch_cooldown: float = 30.0,
-                 timeout: float = 2.0, clock: Callable[[], float] = time.monotonic,
+                 empty_retry: float = 1.0, timeout: float = 2.0, clock: Callable[[], float] = time.monotonic,
                  fetch: Callable[[str, float], dict] | None = None):
         self.jwks_url, self.max_age, self.refetch_cooldown, self.timeout = jwks_url, max_age, refetch_cooldown, timeout
+        self.empty_retry = empty_retry
         self.clock = clock
         self.fetch = fetch or _fetch_json
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -57,8 +60,16 @@ class JwksCache:
     def key(self, kid: str) -> jwt.PyJWK:
         with self._lock:
             now = self.clock()
-            stale = self._fetched_at is None or now - self._fetched_at >= self.max_age
-            may_refetch = self._fetched_at is None or now - self._fetched_at >= self.refetch_cooldown
+            if not self._keys:
+                # No key yet (this service started before the issuer answered): ask again at once, pausing
+                # only ``empty_retry`` between failed fetches, so that a restart costs a second, not a cooldown.
+                if self._fetched_at is None or now - self._fetched_at >= self.empty_retry:
+                    self._refresh(now)
+                if not self._keys:
+                    raise KeysUnavailable(f"no signing keys from {self.jwks_url} yet; asking again within "
+                                          f"{self.empty_retry:g} s")
+            stale = now - self._fetched_at >= self.max_age
+            may_refetch = now - self._fetched_at >= self.refetch_cooldown
             if stale or (kid not in self._keys and may_refetch):
                 self._refresh(now)
             try:

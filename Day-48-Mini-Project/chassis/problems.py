@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 
@@ -60,12 +61,20 @@ def problem(status: int, detail: str, *, type_: str = "about:blank", title: str 
 
 
 def json_object_body() -> dict:
-    """The request body as a JSON object, else a 415 (not JSON), 400 (malformed) or validation 400."""
-    if not request.is_json:
-        raise UnsupportedMediaType("Send the body as JSON, with 'Content-Type: application/json'.")
+    """The request body as a JSON object, else a 415 (not JSON), 400 (malformed) or validation 400.
+
+    Only ``application/json`` in UTF-8 (RFC 8259 § 8.1) is JSON here: Flask's ``is_json`` also takes
+    ``application/*+json`` (a JSON Patch, a problem document), which this API does not speak, and its
+    parser guesses UTF-16 and UTF-32 from the bytes.
+    """
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if request.mimetype != "application/json" or charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("Send the body as JSON, with 'Content-Type: application/json' (UTF-8).")
     try:
-        body = request.get_json()
-    except BadRequest:
+        body = json.loads(request.get_data().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not UTF-8.") from None
+    except ValueError:
         raise BadRequest("The request body is not valid JSON.") from None
     except RecursionError:  # [[[[...]]]] nested deeper than the parser's stack
         raise BadRequest("The request body is nested too deeply.") from None

@@ -42,6 +42,7 @@ from chassis.metrics import install_metrics
 from chassis.outbox import outbox_metadata
 from chassis.problems import install_problem_handlers
 from chassis.registration import register_in_consul
+from chassis.request_body import guard_request_body
 from chassis.tracing import configure_tracing, flush_traces, install_tracing
 from chassis.unit_of_work import UnitOfWork
 from chassis.workers import run_consumer, run_relay, stop_on_signals, worker_metrics
@@ -118,7 +119,7 @@ class Service:
         dependencies = self.dependencies(settings, engine)
 
         app = Flask(self.blueprint.import_name, static_folder=None)
-        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+        guard_request_body(app, MAX_BODY_BYTES)
         app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is not part of any API: 405 like the rest
         install_dependencies(app, dependencies)
         install_request_id(app)

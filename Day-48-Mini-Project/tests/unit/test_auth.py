@@ -142,6 +142,34 @@ def test_keys_unavailable_only_when_none_were_ever_fetched(token_keys):
     assert keys.key(token_keys.kid), "an outage of the issuer keeps the keys already known"
 
 
+def test_a_cache_with_no_key_asks_again_within_a_second_not_after_the_cooldown(token_keys):
+    # A service restarted before users-service answers: its first fetch fails. It must accept tokens
+    # as soon as the issuer is back, not after refetch_cooldown (which guards a cache that has keys).
+    import requests
+
+    clock, fetch = FakeClock(), CountingFetch(requests.ConnectionError("refused"))
+    keys = JwksCache("http://users.test/jwks", fetch=fetch, clock=clock, refetch_cooldown=30, empty_retry=1)
+    verifier = TokenVerifier(keys, token_keys.issuer, token_keys.audience)
+    for _ in range(20):
+        with pytest.raises(KeysUnavailable):
+            verifier.verify(token_keys.issue())
+    assert fetch.calls == 1, "while the issuer is down, a flood of requests is at most one fetch a second"
+    fetch.document = token_keys.jwks
+    clock.advance(1)
+    assert verifier.verify(token_keys.issue()).user_id, "a second after the failure, the keys are fetched again"
+    assert fetch.calls == 2
+
+
+def test_no_key_is_never_a_401(token_keys):
+    clock = FakeClock()
+    empty = CountingFetch({"keys": []})
+    keys = JwksCache("http://users.test/jwks", fetch=empty, clock=clock)
+    with pytest.raises(KeysUnavailable):
+        keys.key(token_keys.kid)
+    with pytest.raises(KeysUnavailable):  # within empty_retry: still "cannot check", not "bad token"
+        keys.key(token_keys.kid)
+
+
 def make_app(verifier) -> Flask:
     app = Flask("guarded")
     install_problem_handlers(app)

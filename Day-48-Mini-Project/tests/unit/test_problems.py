@@ -72,6 +72,27 @@ def test_a_body_that_is_not_json_is_415(client):
     assert_problem(client.post("/items", data="name=x", content_type="application/x-www-form-urlencoded"), 415)
 
 
+@pytest.mark.parametrize("content_type", [
+    "application/json-patch+json", "application/merge-patch+json", "application/problem+json", "text/json",
+    "application/json; charset=utf-16", "application/json; charset=latin-1", "application/jsonx",
+])
+def test_only_application_json_in_utf_8_is_json(client, content_type):
+    assert_problem(client.post("/items", data='{"name": "x"}', content_type=content_type), 415)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
+                                          'Application/JSON; charset="UTF-8"'])
+def test_application_json_is_taken_however_it_is_spelled(client, content_type):
+    response = client.post("/items", data='{"name": "x"}', content_type=content_type)
+    assert response.status_code == 201, response.data
+
+
+@pytest.mark.parametrize("body", ['{"name": "x"}'.encode("utf-16"), '{"name": "x"}'.encode("utf-32"),
+                                  b'{"name": "\xff"}', '\ufeff{"name": "x"}'.encode()])
+def test_a_body_that_is_not_plain_utf_8_json_is_a_400(client, body):
+    assert_problem(client.post("/items", data=body, content_type="application/json"), 400)
+
+
 def test_an_unexpected_error_is_500_revealing_nothing(client):
     body = assert_problem(client.get("/boom"), 500)
     text = str(body)

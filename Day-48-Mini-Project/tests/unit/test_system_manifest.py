@@ -155,7 +155,8 @@ def procfile_fragments(process: Process) -> list[str]:
     service = SERVICE_OF.get(process)
     fragments = [f"DATABASE_URL=${database_url_variable(service.short_name)}"] if service else []
     if process.kind == WEB:
-        fragments += [f"gunicorn --bind 127.0.0.1:${{{port_variable(process.local_name)}:-{process.port}}} ",
+        fragments += ["gunicorn -c python:chassis.gunicorn_config ",
+                      f"--bind 127.0.0.1:${{{port_variable(process.local_name)}:-{process.port}}} ",
                       f"'{process.package}.app:create_app()'"]
     else:
         fragments.append(" ".join(process.worker_command))
