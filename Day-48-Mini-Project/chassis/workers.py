@@ -105,10 +105,28 @@ def keep_running(session: Callable[[Backoff], None], stop: threading.Event, what
 # --8<-- [end:keep_running]
 
 
+class IdlePolling:
+    """How long an idle relay waits before it looks at the outbox again: ``first`` after the run that
+    found it empty, doubling up to ``longest``; straight back after a run that published something.
+    A busy outbox is drained without a pause, and a quiet one costs a query every ``longest``."""
+
+    def __init__(self, first: float = 0.005, longest: float = 0.2):
+        self.first, self.longest, self.delay = first, longest, first
+
+    def after(self, published: int) -> float:
+        if published:
+            self.delay = self.first
+            return 0.0
+        delay, self.delay = self.delay, min(self.longest, self.delay * 2)
+        return delay
+
+
 def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
               metrics: ServiceMetrics | None = None, poll_interval: float = 0.2) -> None:
-    """Publish the outbox, oldest first, with confirms; poll every ``poll_interval`` when it is empty."""
+    """Publish the outbox, oldest first, with confirms; while it is empty, look again after a pause
+    that grows to ``poll_interval`` (``IdlePolling``)."""
     heartbeat = Heartbeat(config.heartbeat_file)
+
     def session(backoff: Backoff) -> None:
         connection = connect(config.amqp_url, f"{config.service_name} outbox relay to {config.events_exchange}")
         try:
@@ -117,12 +135,14 @@ def run_relay(engine: Engine, config: ServiceConfig, stop: threading.Event, *,
             declare_exchange(channel, config.events_exchange)
             backoff.reset()
             log.info("outbox relay connected")
+            idle = IdlePolling(longest=poll_interval)
             while not stop.is_set():
                 heartbeat.beat()
                 published = relay_once(engine, channel, config.events_exchange, config.outbox_batch_size,
                                        metrics=metrics)
-                if published < config.outbox_batch_size:
-                    connection.sleep(poll_interval)  # keeps heartbeats flowing while idle
+                pause = idle.after(published)
+                if pause:
+                    connection.sleep(pause)  # keeps heartbeats flowing while idle
         finally:
             _close(connection)
 

@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass
 from functools import cache
 
+from users_service.hashing_pool import POOL
+
 
 @dataclass(frozen=True)
 class ScryptCost:
@@ -39,8 +41,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _scrypt(password: str, salt: bytes, cost: ScryptCost, length: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt, n=cost.n, r=cost.r, p=cost.p,
-                          maxmem=cost.maxmem, dklen=length)
+    # On the hashing pool: off the event loop, at most one per core, 503 when too many wait.
+    return POOL.run(hashlib.scrypt, password.encode("utf-8", "surrogatepass"), salt=salt, n=cost.n, r=cost.r,
+                    p=cost.p, maxmem=cost.maxmem, dklen=length)
 
 
 def hash_password(password: str, cost: ScryptCost | None = None) -> str:

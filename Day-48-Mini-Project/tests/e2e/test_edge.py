@@ -154,3 +154,31 @@ def test_every_media_type_but_json_is_a_415_through_the_gateway(system, content_
                              headers={"Content-Type": content_type}, timeout=10)
     assert response.status_code == 415, f"{content_type}: {response.status_code} {response.text[:200]}"
     assert response.headers["Content-Type"].startswith(PROBLEM_JSON)
+
+
+def test_a_login_storm_is_answered_in_the_contract_and_starves_nothing(system):
+    # 40 logins at once ask for 4 s of scrypt on a 2-core machine: they are served as the cores allow,
+    # or refused at once with 503 and Retry-After, never a 500, and the catalogue stays quick meanwhile.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway_client import GatewayClient
+
+    user = GatewayClient(system.gateway).signed_up()
+
+    def login(_):
+        return requests.post(f"{system.gateway}{LOGIN}", json={"email": user.email, "password": user.password},
+                             timeout=30)
+
+    with ThreadPoolExecutor(40) as pool:
+        storm = [pool.submit(login, n) for n in range(40)]
+        started = time.monotonic()
+        products = requests.get(f"{system.gateway}/api/products", timeout=10)
+        catalogue_seconds = time.monotonic() - started
+        answers = [future.result() for future in storm]
+    assert products.status_code == 200 and catalogue_seconds < 2, \
+        f"the catalogue took {catalogue_seconds:.1f} s during a login storm"
+    statuses = sorted({a.status_code for a in answers})
+    assert set(statuses) <= {200, 503}, f"a login storm was answered {statuses}"
+    assert any(a.status_code == 200 for a in answers)
+    for refused in (a for a in answers if a.status_code == 503):
+        assert refused.headers.get("Retry-After") and refused.headers["Content-Type"].startswith(PROBLEM_JSON)

@@ -44,3 +44,14 @@ def test_a_part_not_built_yet_is_logged_and_waited_on_until_stop(caplog):
         loop.join(timeout=10)
     assert not loop.is_alive(), "SIGTERM (stop) still ends it"
     assert "outbox relay stopped: milestone relay is not built yet" in caplog.text
+
+
+def test_an_idle_relay_looks_again_soon_then_less_often_and_a_busy_one_at_once():
+    from chassis.workers import IdlePolling
+
+    idle = IdlePolling(first=0.005, longest=0.2)
+    assert idle.after(3) == 0, "after publishing, the relay looks again at once: the outbox may hold more"
+    pauses = [idle.after(0) for _ in range(8)]
+    assert pauses[:3] == [0.005, 0.01, 0.02], "an outbox just emptied is looked at again within milliseconds"
+    assert pauses[-1] == 0.2 and max(pauses) == 0.2, "a quiet outbox costs one query every `longest`"
+    assert idle.after(1) == 0 and idle.after(0) == 0.005, "work starts the pauses over"
