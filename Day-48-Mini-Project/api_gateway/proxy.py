@@ -104,6 +104,11 @@ class UpstreamAnswer:
     body: Iterator[bytes]
     close: Callable[[], None]
 
+    @property
+    def sheds_load(self) -> bool:
+        """A 503 with ``Retry-After``: the upstream is alive and turning work away until then."""
+        return self.status == 503 and any(name.lower() == "retry-after" for name, _ in self.headers)
+
 
 class UpstreamFailure(Exception):
     """No usable answer from the upstream: the gateway answers ``status`` as a problem."""
@@ -174,7 +179,9 @@ class Forwarder:
             except BadOutgoingHeader:
                 breaker.cancel()
                 raise
-            if answer.status >= 500:
+            if answer.sheds_load:
+                breaker.cancel()  # shedding load (a login storm): alive and quick, so no verdict either way
+            elif answer.status >= 500:
                 breaker.record_failure()
             else:
                 breaker.record_success()

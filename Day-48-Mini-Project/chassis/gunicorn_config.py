@@ -6,6 +6,7 @@ load balancing and the consumers' competing, not gunicorn's pre-fork), with geve
 ``worker_connections`` connections at once, each waiting cheaply (chassis/http_worker.py).
 """
 
+# --8<-- [start:settings]
 worker_class = "chassis.http_worker.Worker"
 workers = 1
 worker_connections = 1000
@@ -17,3 +18,4 @@ graceful_timeout = 5
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+# --8<-- [end:settings]

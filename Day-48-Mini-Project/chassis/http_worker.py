@@ -31,6 +31,7 @@ def write_problem(sock, status: int, reason: str, message: str) -> None:
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+# --8<-- [start:worker]
 class Worker(GeventWorker):
     def init_process(self):
         # gunicorn writes its own error answers through this one function; in this worker process
@@ -41,3 +42,4 @@ class Worker(GeventWorker):
     def handle(self, listener, client, addr):
         client.settimeout(READ_SECONDS)
         super().handle(listener, client, addr)
+# --8<-- [end:worker]

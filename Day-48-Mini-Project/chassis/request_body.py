@@ -60,6 +60,7 @@ class GuardedInput(io.RawIOBase):
         allowed = self.max_bytes - self.taken + 1
         return (allowed if size is None or size < 0 else min(size, allowed),)
 
+    # --8<-- [start:take]
     def _take(self, read: Callable[[], bytes]) -> bytes:
         remaining = self.deadline - self.clock()
         if remaining <= 0:
@@ -82,6 +83,7 @@ class GuardedInput(io.RawIOBase):
         if self.taken > self.max_bytes:
             self._abandon(RequestEntityTooLarge(f"The request body is larger than {self.max_bytes} bytes."))
         return data
+    # --8<-- [end:take]
 
     def _set_timeout(self, seconds: float | None) -> float | None:
         if self.sock is None:
@@ -107,6 +109,7 @@ def deadline(seconds: float):
     return Timeout(seconds, TimeoutError) if is_module_patched("socket") else contextlib.nullcontext()
 
 
+# --8<-- [start:abandon_body]
 def abandon_body(environ: dict) -> None:
     """Read no more of this request: the connection closes after the answer. gunicorn ignores a
     ``Connection: close`` from the application and would read the rest of the body before the next
@@ -119,6 +122,7 @@ def abandon_body(environ: dict) -> None:
             sock.shutdown(socket.SHUT_RD)
         except OSError:
             pass  # the client has gone already
+# --8<-- [end:abandon_body]
 
 
 def guard_request_body(app: Flask, max_bytes: int, seconds: float = 10.0) -> None:

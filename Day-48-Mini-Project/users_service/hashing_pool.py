@@ -44,6 +44,7 @@ class HashingPool:
         self._slots = threading.BoundedSemaphore(self.workers)
         self._threads = None  # gevent's pool of OS threads, made in the process that uses it
 
+    # --8<-- [start:run]
     def run(self, function: Callable[..., T], *args, **kwargs) -> T:
         """``function(*args, **kwargs)`` on the pool, or ``HashingBusy`` when too many are ahead of it."""
         with self._lock:
@@ -59,6 +60,7 @@ class HashingPool:
         finally:
             with self._lock:
                 self._admitted -= 1
+    # --8<-- [end:run]
 
     def _os_threads(self):
         try:

@@ -39,6 +39,10 @@ def recording_upstream(name: str, release: threading.Event | None = None) -> Fla
             return Response(json.dumps(body), status=409, content_type="application/problem+json")
         if path == "orders/boom":
             return Response("down for maintenance", status=503, content_type="text/plain")
+        if path == "orders/busy":  # shedding load: alive, and saying when to come back
+            body = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": "busy"}
+            return Response(json.dumps(body), status=503, content_type="application/problem+json",
+                            headers={"Retry-After": "1"})
         if path == "orders/hop":
             return "hop", 200, {"Connection": "X-Secret", "X-Secret": "1", "Keep-Alive": "timeout=5",
                                 "X-Kept": "yes", "Set-Cookie": "session=abc; HttpOnly"}
@@ -318,6 +322,22 @@ def test_an_open_circuit_answers_503_with_retry_after_without_calling(three, tok
     clock.advance(30)
     assert client.get("/api/orders", headers=bearer).status_code == 200, "the half-open trial succeeds"
     assert client.get("/api/orders", headers=bearer).status_code == 200, "and the circuit is closed again"
+
+
+def test_an_upstream_shedding_load_with_retry_after_does_not_open_the_circuit(three, token_keys, bearer):
+    # users-service answers a login storm with 503 + Retry-After (its hashing pool is full): that is an
+    # upstream protecting itself, alive and quick, not failing; the circuit must not cut its other routes.
+    apps, urls = three
+    app = create_app(gateway_settings({"users": urls[0], "orders": urls[1], "notifications": urls[2]},
+                              CIRCUIT_FAILURE_THRESHOLD="2", CIRCUIT_RESET_SECONDS="30"),
+                     verifier=token_keys.verifier(), clock=FakeClock())
+    client = app.test_client()
+    busy = [client.get("/api/orders/busy", headers=bearer) for _ in range(5)]
+    assert [r.status_code for r in busy] == [503] * 5 and all(r.headers["Retry-After"] == "1" for r in busy), \
+        "the upstream's 503 and its Retry-After reach the client"
+    assert client.get("/api/orders", headers=bearer).status_code == 200, \
+        "five shed requests in a row must not open the circuit"
+    assert len(apps[1].extensions["seen"]) == 6
 
 
 def test_no_instance_is_a_503(upstream, token_keys, bearer):
