@@ -12,7 +12,7 @@ from lab.course import ROOT
 from lab.pytest_plugin import require_server
 
 # A small run: enough to exercise every code path of the benchmark, too small for figures that mean anything.
-SMALL = {"BENCH_REQUESTS": "80", "BENCH_CONCURRENCY": "4", "BENCH_REDIS_OPS": "200", "BENCH_MESSAGES": "200"}
+SMALL = {"BENCH_REQUESTS": "80", "BENCH_CONCURRENCY": "4", "BENCH_USERS": "2,4", "BENCH_READS": "200", "BENCH_REDIS_OPS": "200", "BENCH_MESSAGES": "200"}
 BENCHMARKS = sorted(ROOT.glob("Day-*/bench/*.py"))
 
 
