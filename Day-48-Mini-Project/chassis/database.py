@@ -4,6 +4,8 @@ and reading back a timestamp (SQLite returns it without its time zone)."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import zlib
 from datetime import UTC, datetime
 
@@ -30,12 +32,30 @@ def create_database_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=15000")
+        switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     return engine
+
+
+def switch_to_wal(cursor, attempts: int = 100, pause: float = 0.05) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process holds the lock it needs.
+
+    The first processes to open a new file (`make run` starts six at once per service) each try to
+    turn it to WAL, which needs the file to themselves; SQLite refuses the losers at once with
+    "database is locked" instead of waiting out ``busy_timeout`` (waiting could deadlock). Once one
+    has switched, the mode is stored in the file and the pragma is a read for everyone else.
+    """
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(pause)
 # --8<-- [end:sqlite]
 
 
