@@ -2,44 +2,40 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from chassis.database import create_database_engine, create_schema, switch_to_wal
+from chassis.database import switch_to_wal
+
+DAY_48 = Path(__file__).resolve().parents[2]
+
+
+OPEN_AND_CREATE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from chassis.database import create_database_engine, create_schema
 from sqlalchemy import Column, Integer, MetaData, Table, text
-
-
-def open_and_read(url: str, start, results) -> None:
-    start.wait(10)
-    try:
-        engine = create_database_engine(url)
-        schema = MetaData()
-        for number in range(10):
-            Table(f"table_{number}", schema, Column("id", Integer, primary_key=True))
-        create_schema(engine, schema)  # as each process of a service does when it starts
-        with engine.connect() as connection:
-            mode = connection.execute(text("PRAGMA journal_mode")).scalar_one()
-        engine.dispose()
-        results.put(mode)
-    except Exception as error:  # reported to the test, not lost in the child
-        results.put(f"{type(error).__name__}: {error}")
+engine = create_database_engine(sys.argv[2])
+schema = MetaData()
+for number in range(10):
+    Table(f"table_{number}", schema, Column("id", Integer, primary_key=True))
+create_schema(engine, schema)  # as each process of a service does when it starts
+with engine.connect() as connection:
+    print(connection.execute(text("PRAGMA journal_mode")).scalar_one())
+"""
 
 
 def test_processes_opening_a_new_file_at_once_all_get_wal(tmp_path):
     # As `make run` does: web, relay and consumer of one service start together on a file that does
     # not exist yet. Each turns it to WAL; the losers of that race must wait, not crash.
-    context = multiprocessing.get_context("spawn")
-    start, results = context.Event(), context.Queue()
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    workers = [context.Process(target=open_and_read, args=(url, start, results)) for _ in range(8)]
-    for worker in workers:
-        worker.start()
-    start.set()
-    modes = [results.get(timeout=60) for _ in workers]
-    for worker in workers:
-        worker.join(10)
-    assert modes == ["wal"] * 8, modes
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN_AND_CREATE, str(DAY_48), url],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    answers = [process.communicate(timeout=120) for process in processes]
+    assert [out.strip() for out, _ in answers] == ["wal"] * 8, "\n".join(err[-1500:] for _, err in answers)
 
 
 class LockedOnce:
