@@ -82,20 +82,16 @@ def cmd_status(course: Course, args) -> int:
         else:
             labels[task.id] = run.result.state
     for day in course.days:
-        results = [cached[t.id] for t in day.tasks]
-        if not day.tasks:
-            if (day.path / "acceptance").is_dir():
-                print(f"\nDay {day.number}  {day.title}: graded through your running system's gateway:\n"
-                      f"    python -m lab grade {day.number} --base-url http://127.0.0.1:8080")
-            else:
-                print(f"\nDay {day.number}  {day.title}: no graded tasks")
-            continue
-        earned = sum(cached[t.id].score for t in day.tasks if cached[t.id])
-        print(f"\nDay {day.number}  {day.title}\n  {reports.progress_bar(earned / day.points)}  "
-              f"{earned:g}/{day.points} points{core_points(day.tasks, cached)}")
-        for task, result in zip(day.tasks, results, strict=True):
-            tests = f"{result.passed}/{result.total}" if result else "-"
-            print(f"    {task.id:<24} {task.track:<8} {labels[task.id]:<24} {tests:>7} tests   {task.title}")
+        if day.tasks:
+            earned = sum(cached[t.id].score for t in day.tasks if cached[t.id])
+            print(f"\nDay {day.number}  {day.title}\n  {reports.progress_bar(earned / day.points)}  "
+                  f"{earned:g}/{day.points} points{core_points(day.tasks, cached)}")
+            for task in day.tasks:
+                result = cached[task.id]
+                tests = f"{result.passed}/{result.total}" if result else "-"
+                print(f"    {task.id:<24} {task.track:<8} {labels[task.id]:<24} {tests:>7} tests   {task.title}")
+        else:
+            print(f"\nDay {day.number}  {day.title}: no graded tasks")
         if (day.path / "acceptance").is_dir():
             print(f"  and black-box, your running system through its gateway: "
                   f"python -m lab grade {day.number} --base-url http://127.0.0.1:8080")

@@ -280,7 +280,9 @@ def run_milestone(task: Milestone, target: str, env: dict[str, str],
     if target == "solutions" and not task.has_reference:
         return [], f"{day.name} holds a starter, not the reference system: there is no reference to grade here"
     starter = target == "tasks" and task.has_reference
-    scratch = tempfile.TemporaryDirectory(prefix=f"{task.id}-", dir=mkdirs(root / STARTERS)) if starter else nullcontext()
+    if starter:
+        (root / STARTERS).mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory(prefix=f"{task.id}-", dir=root / STARTERS) if starter else nullcontext()
     with scratch as folder:
         tree = write_starter(day, Path(folder) / day.name, keep=built) if starter else day
         tests, error = run_pytest([tree / test for test in task.tests], {"LAB_TARGET": target, **env}, task.timeout,
@@ -290,11 +292,6 @@ def run_milestone(task: Milestone, target: str, env: dict[str, str],
         if test.nodeid.startswith(prefix):
             test.nodeid = own + test.nodeid.removeprefix(prefix)
     return tests, error
-
-
-def mkdirs(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def run_task(task: Task, target: str = "tasks", env: dict[str, str] | None = None,

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, Response, request
+from gevent import Timeout
+from gevent.monkey import is_module_patched
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, RequestTimeout
 
 CLOSE = "chassis.close_connection"  # set in the WSGI environ when the body was abandoned part-way
@@ -101,11 +103,6 @@ def deadline(seconds: float):
     """A bound on one whole read, however many receives it takes (a trickle passes every per-receive
     timeout): gevent's ``Timeout`` under the gevent worker, where the web processes run; elsewhere
     (tests, other servers) nothing more than the socket's timeout."""
-    try:
-        from gevent import Timeout
-        from gevent.monkey import is_module_patched
-    except ImportError:
-        return contextlib.nullcontext()
     return Timeout(seconds, TimeoutError) if is_module_patched("socket") else contextlib.nullcontext()
 
 

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from gevent.monkey import is_module_patched
+from gevent.threadpool import ThreadPool
 from werkzeug.exceptions import ServiceUnavailable
 
 T = TypeVar("T")
@@ -62,16 +64,10 @@ class HashingPool:
                 self._admitted -= 1
     # --8<-- [end:run]
 
-    def _os_threads(self):
-        try:
-            from gevent.monkey import is_module_patched
-        except ImportError:
-            return None
+    def _os_threads(self) -> ThreadPool | None:
         if not is_module_patched("threading"):
             return None
         if self._threads is None:
-            from gevent.threadpool import ThreadPool
-
             self._threads = ThreadPool(self.workers)
         return self._threads
 
