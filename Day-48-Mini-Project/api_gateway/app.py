@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     install_dependencies(app, GatewayParts(
         settings=settings, table=RoutingTable(), registry=registry, limiter=limiter, breakers=breakers,
         metrics=gateway_metrics, forwarder=forwarder,
-        documents=UpstreamDocuments(registry, forwarder.session, timeout=forwarder.timeout, **clock_kwargs)))
+        documents=UpstreamDocuments(registry, forwarder.pool, timeout=forwarder.timeout, **clock_kwargs)))
     install_health(app, readiness_checks(registry, limiter))
     app.register_blueprint(gateway)
     app.after_request(add_rate_limit_headers)

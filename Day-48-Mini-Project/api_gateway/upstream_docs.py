@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 
-import requests
+import urllib3
 
 from api_gateway.discovery import RegistryUnavailable
 
@@ -15,9 +16,9 @@ log = logging.getLogger(__name__)
 
 
 class UpstreamDocuments:
-    def __init__(self, registry, session: requests.Session, *, timeout: tuple[float, float],
+    def __init__(self, registry, pool: urllib3.PoolManager, *, timeout: urllib3.Timeout,
                  ttl: float = 300.0, retry_after_failure: float = 5.0, clock: Callable[[], float] = time.monotonic):
-        self.registry, self.session, self.timeout = registry, session, timeout
+        self.registry, self.pool, self.timeout = registry, pool, timeout
         self.ttl, self.retry_after_failure, self.clock = ttl, retry_after_failure, clock
         self._cache: dict[str, tuple[float, dict | None]] = {}  # service -> (good until, document)
         self._lock = threading.Lock()
@@ -42,12 +43,12 @@ class UpstreamDocuments:
             return None
         for base_url in instances:
             try:
-                response = self.session.get(f"{base_url}/openapi.json", timeout=self.timeout)
-                if response.status_code == 200:
-                    document = response.json()
+                response = self.pool.request("GET", f"{base_url}/openapi.json", timeout=self.timeout)
+                if response.status == 200:
+                    document = json.loads(response.data)
                     if isinstance(document, dict) and isinstance(document.get("paths"), dict):
                         return document
-                log.warning("%s at %s gave no OpenAPI document (HTTP %s)", service, base_url, response.status_code)
-            except (requests.RequestException, ValueError) as error:
+                log.warning("%s at %s gave no OpenAPI document (HTTP %s)", service, base_url, response.status)
+            except (urllib3.exceptions.HTTPError, ValueError) as error:
                 log.warning("cannot fetch the OpenAPI document of %s at %s: %s", service, base_url, error)
         return None

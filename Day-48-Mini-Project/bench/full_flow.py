@@ -80,6 +80,7 @@ sys.path[:0] = [str(DAY_48), str(DAY_48.parent)]
 from lab import resources
 from lab.services import SERVERS
 from loadtest.accounts import open_account, retry_after
+from loadtest.cpu_use import cpu_line, cpu_per_order, cpu_snapshot
 from loadtest.figures import FINAL, Goal, SagaFigures, goals_table, held_to, saga_figures
 from loadtest.nginx_proxy import NGINX, nginx_available, nginx_proxy
 from loadtest.read_overhead import ReadFigures, Target, compare_reads
@@ -119,7 +120,7 @@ def create_databases(names: resources.Names, created: list[str]) -> dict[str, st
 
 
 @contextmanager
-def running_system(database: str, label: str) -> Iterator[SystemConfig]:
+def running_system(database: str, label: str) -> Iterator[LocalProcesses]:
     """A fresh Day 48 system of its own (ports, exchange, queues, databases), stopped and cleaned up
     after the ``with`` block; its state and logs are deleted only when the block ended normally."""
     names = resources.Names(f"bench-{uuid.uuid4().hex[:8]}-{label}")
@@ -135,7 +136,7 @@ def running_system(database: str, label: str) -> Iterator[SystemConfig]:
         processes = LocalProcesses(config, state / "logs")
         processes.start_all()
         processes.wait_ready(timeout=90)
-        yield config
+        yield processes
     except BaseException:
         print(f"  (the system's logs are kept in {state / 'logs'})")
         raise
@@ -325,20 +326,24 @@ class LevelResult:
     users: int
     load: LoadFigures
     saga: SagaFigures
+    cpu: dict[str, float]  # process -> ms of CPU per order, from before the clock to the last final state
     problems: list[str] = field(default_factory=list)
 
 
 def run_level(database: str, users: int, settings: BenchSettings) -> LevelResult:
     """One row of the scaling table, on a system of its own; says how it goes as it goes."""
-    with running_system(database, f"u{users}") as config:
-        gateway, busy = config.gateway_url, Counter()
+    with running_system(database, f"u{users}") as processes:
+        gateway, busy = processes.config.gateway_url, Counter()
         opening = time.monotonic()
         tokens = open_accounts(gateway, math.ceil(settings.orders / ORDERS_PER_ACCOUNT), busy)
         print(f"  {users} users: {len(tokens)} accounts opened in {time.monotonic() - opening:.1f} s, before the "
               f"clock" + (f" (answers waited out: {dict(busy)})" if busy else ""), flush=True)
         slots = OrderSlots(tokens, settings.orders, cheapest_sku(gateway))
+        pids = {name: process.pid for name, process in processes.running.items()}
+        cpu_before = cpu_snapshot(pids)
         load = place_orders(gateway, slots, users, settings.limits)
         orders = wait_until_final(gateway, tokens, load.accepted, settings.limits, load.started)
+        cpu = cpu_per_order(cpu_before, cpu_snapshot(pids), load.accepted)
         print(f"    {load.accepted} orders accepted in {load.seconds:.1f} s; all in a final state "
               f"{time.monotonic() - load.started:.1f} s after the start", flush=True)
         for kind, count in load.failures.most_common():
@@ -346,7 +351,7 @@ def run_level(database: str, users: int, settings: BenchSettings) -> LevelResult
         problems = settled_books(gateway, tokens, settings.limits.stall_seconds)
         for problem in problems[:5]:
             print(f"    books: {problem}")
-        return LevelResult(users, load, saga_figures(orders), problems)
+        return LevelResult(users, load, saga_figures(orders), cpu, problems)
 
 
 SCALING_HEADER = ("users  accepted/s  final/s steady  final/s whole  POST p50 ms  POST p99 ms  "
@@ -364,24 +369,26 @@ def level_line(result: LevelResult) -> str:
 # --- the read comparison -------------------------------------------------------------------------
 
 def compare_read_paths(database: str, reads: int) -> list[ReadFigures]:
-    with running_system(database, "reads") as config:
-        targets = [Target("direct", "orders-service /products", f"{config.url('orders')}/products"),
-                   Target("gateway", "gateway /api/products", f"{config.gateway_url}/api/products")]
+    with running_system(database, "reads") as processes:
+        config = processes.config
+        pids = {name: process.pid for name, process in processes.running.items()}
+        targets = [Target("direct", "orders-service /products", f"{config.url('orders')}/products", pids["orders"]),
+                   Target("gateway", "gateway /api/products", f"{config.gateway_url}/api/products", pids["gateway"])]
         if not nginx_available():
             return compare_reads(targets, reads, READ_CONNECTIONS)
-        with nginx_proxy(config.ports["orders"]) as proxy:
+        with nginx_proxy(config.ports["orders"]) as (proxy, nginx_pid):
             return compare_reads([*targets, Target("nginx", "nginx -> orders-service /products",
-                                                   f"{proxy}/products")], reads, READ_CONNECTIONS)
+                                                   f"{proxy}/products", nginx_pid)], reads, READ_CONNECTIONS)
 
 
 READS_HEADER = (f"  {'':<8} {'path':<36} {'req/s':>7}  {'p50 ms':>6}  {'p99 ms':>6}  {'ratio':>6}  "
-                f"{'p50 +ms':>7}")
+                f"{'p50 +ms':>7}  {'CPU ms/req':>10}")
 
 
 def read_line(figures: ReadFigures, direct: ReadFigures) -> str:
     return (f"  {figures.name:<8} {figures.path:<36} {figures.requests_per_second:>7.0f}  {figures.p50_ms:>6.2f}  "
             f"{figures.p99_ms:>6.2f}  {figures.requests_per_second / direct.requests_per_second:>5.2f}x  "
-            f"{figures.p50_ms - direct.p50_ms:>+7.2f}")
+            f"{figures.p50_ms - direct.p50_ms:>+7.2f}  {figures.cpu_ms:>10.2f}")
 
 
 # --- the goals -----------------------------------------------------------------------------------
@@ -405,14 +412,18 @@ def print_report(database: str, settings: BenchSettings, levels: list[LevelResul
           "from the orders' created_at/updated_at, steady = over the middle 80 % of final states):")
     print(SCALING_HEADER)
     print("\n".join(level_line(level) for level in levels))
+    print("\nWhere the CPU goes (ms per order, each process with its children, from before the clock to the "
+          "last final state):")
+    print("\n".join(f"{level.users:>5} users: {cpu_line(level.cpu)}" for level in levels))
     print(f"\nGET the catalogue, {settings.reads} requests per path over {READ_CONNECTIONS} kept-alive connections"
           + ("; nginx is the anchor, a proxy that only forwards:" if len(reads) > 2 else
              f" ({NGINX} not found: no nginx anchor):"))
     print(READS_HEADER)
     print("\n".join(read_line(figures, reads[0]) for figures in reads))
     print("  " + "; ".join(f"{f.name}: {f.requests_per_second / reads[0].requests_per_second:.2f}x "
-                           f"the throughput of direct, {f.p50_ms - reads[0].p50_ms:+.2f} ms at p50"
-                           for f in reads[1:]))
+                           f"the throughput of direct, {f.p50_ms - reads[0].p50_ms:+.2f} ms at p50, "
+                           f"{f.cpu_ms:.2f} ms of its own CPU per request" for f in reads[1:])
+          + f" (orders-service spends {reads[0].cpu_ms:.2f} ms answering one)")
     print("\nGoals:")
     print(goals_table(goals(levels, reads)))
 

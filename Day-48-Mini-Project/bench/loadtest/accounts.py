@@ -1,6 +1,7 @@
 """The load's accounts, opened before its clock starts: registered and logged in through the gateway,
 each 429 or 503 waited out for as long as its ``Retry-After`` says (users-service answers 503 when
-too many password hashes are queued: it is busy, not broken)."""
+too many password hashes are queued: it is busy, not broken), and each 504 (the gateway gave up on a
+hash that waited too long on a loaded machine) retried after a second."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ ATTEMPTS = 20  # per registration or login
 
 
 def retry_after(response) -> float | None:
-    """The pause a 429 or 503 asks for, in seconds (1 when it does not say); None for any other answer."""
+    """The pause a 429 or 503 asks for, in seconds (1 when it does not say), and a second after a 504;
+    None for any other answer."""
+    if response.status_code == 504:  # the request may have been done: a retry is answered 409, or succeeds
+        return 1.0
     if response.status_code not in (429, 503):
         return None
     try:
@@ -29,7 +33,7 @@ def retry_after(response) -> float | None:
 
 def answered(call: Callable[[], requests.Response], wanted: set[int], what: str, busy: Counter, *,
              pause: Callable[[float], None] = time.sleep, attempts: int = ATTEMPTS) -> requests.Response:
-    """``call()`` until it answers one of ``wanted``. A 429/503 is waited out and retried, and so is a
+    """``call()`` until it answers one of ``wanted``. A 429/503/504 is waited out and retried, and so is a
     request that got no answer; each is counted in ``busy``. Any other answer stops the run."""
     last = "nothing"
     for _ in range(attempts):

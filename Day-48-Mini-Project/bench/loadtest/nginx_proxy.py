@@ -65,8 +65,9 @@ def accepts_connections(port: int) -> bool:
 
 
 @contextmanager
-def nginx_proxy(upstream_port: int, start_timeout: float = 10.0) -> Iterator[str]:
-    """``http://127.0.0.1:<port>``, nginx forwarding every path to ``127.0.0.1:<upstream_port>``."""
+def nginx_proxy(upstream_port: int, start_timeout: float = 10.0) -> Iterator[tuple[str, int]]:
+    """(``http://127.0.0.1:<port>``, the master's pid): nginx forwarding every path to
+    ``127.0.0.1:<upstream_port>``."""
     folder = Path(tempfile.mkdtemp(prefix="day48-bench-nginx-"))
     port = free_port()
     config = folder / "nginx.conf"
@@ -83,7 +84,7 @@ def nginx_proxy(upstream_port: int, start_timeout: float = 10.0) -> Iterator[str
                     error_log.read_text(errors="replace") if error_log.exists() else "")
                 raise RuntimeError(f"nginx is not listening on port {port} (exit status {process.poll()}): {said}")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()  # SIGTERM: nginx's fast shutdown
         process.wait(timeout=10)

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gevent
+import psutil
 from geventhttpclient import HTTPClient
 from geventhttpclient.url import URL
 
+from loadtest.cpu_use import tree_cpu_seconds
 from loadtest.figures import percentile
 
 WARM_UP = 20  # requests per connection before the clock starts: connections opened, caches filled
@@ -27,6 +29,7 @@ class ReadFigures:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
+    cpu_ms: float  # CPU per request of the process that answers first (the service, the gateway, nginx)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Target:
     name: str
     path: str
     url: str
+    pid: int  # the process that answers first, with its children: its CPU is counted
 
 
 def get_ok(client: HTTPClient, path: str) -> None:
@@ -73,12 +77,17 @@ def compare_reads(targets: Sequence[Target], count: int, connections: int = 8) -
     """``count`` reads of each target, in two rounds (in order, then in reverse) so that none is always
     measured first or last; each target's figures pool its two rounds."""
     seconds = {t.name: 0.0 for t in targets}
+    cpu = {t.name: 0.0 for t in targets}
     latencies: dict[str, list[float]] = {t.name: [] for t in targets}
     for round_targets, share in ((targets, count // 2), (list(reversed(targets)), count - count // 2)):
         for target in round_targets:
+            process = psutil.Process(target.pid)
+            cpu_before = tree_cpu_seconds(process)  # the warm-up is counted too: a few % more requests
             took, each = timed_reads(target.url, share, connections)
+            cpu[target.name] += tree_cpu_seconds(process) - cpu_before
             seconds[target.name] += took
             latencies[target.name] += each
     return [ReadFigures(t.name, t.path, len(latencies[t.name]) / seconds[t.name],
-                        1000 * percentile(latencies[t.name], 0.5), 1000 * percentile(latencies[t.name], 0.99))
+                        1000 * percentile(latencies[t.name], 0.5), 1000 * percentile(latencies[t.name], 0.99),
+                        1000 * cpu[t.name] / (len(latencies[t.name]) + 2 * WARM_UP * connections))
             for t in targets]

@@ -113,10 +113,10 @@ def answers(*scripted):
 
 def test_a_busy_answer_is_waited_out_for_as_long_as_its_retry_after_says():
     pauses, busy = [], Counter()
-    response = answered(answers((503, 2), requests.ConnectionError(), (429, 1), 201), {201}, "POST /api/users",
+    response = answered(answers((503, 2), requests.ConnectionError(), (429, 3), 504, 201), {201}, "POST /api/users",
                         busy, pause=pauses.append)
-    assert response.status_code == 201 and pauses == [2.0, 1.0]
-    assert busy == Counter({"POST /api/users: 503": 1, "POST /api/users: 429": 1,
+    assert response.status_code == 201 and pauses == [2.0, 3.0, 1.0], "a 504 is retried after a second"
+    assert busy == Counter({"POST /api/users: 503": 1, "POST /api/users: 429": 1, "POST /api/users: 504": 1,
                             "POST /api/users: no answer (ConnectionError)": 1})
 
 

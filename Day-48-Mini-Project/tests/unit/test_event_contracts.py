@@ -111,7 +111,8 @@ def summary(schema: dict) -> str:
 def events_table() -> list[dict]:
     """The rows of CONTRACTS.md's Events table, by column name."""
     text = (DAY_48 / "CONTRACTS.md").read_text(encoding="utf-8")
-    section = text.split("\n## Events\n", 1)[1].split("\n## ", 1)[0]
+    # The heading may carry an anchor ("## Events { #events }").
+    section = re.split(r"\n## Events(?: \{[^}\n]*\})?\n", text, maxsplit=1)[1].split("\n## ", 1)[0]
     lines = [line.strip() for line in section.splitlines() if line.strip().startswith("|")]
     header, rows = lines[0], lines[2:]  # lines[1] is the |---| separator
 

@@ -207,6 +207,20 @@ def test_large_answers_are_streamed_through_whole(client, bearer):
     assert response.headers["Content-Length"] == "300000"
 
 
+def test_an_answer_the_client_abandoned_half_way_does_not_spoil_the_next_one(client, bearer):
+    """The gateway keeps its upstream connections alive between requests: the unread rest of an
+    abandoned answer must not be taken for the beginning of the next answer on that connection."""
+    abandoned = client.get("/api/orders/big", headers=bearer, buffered=False)
+    assert abandoned.status_code == 200 and next(iter(abandoned.response))
+    abandoned.close()  # the client went away after the first chunk
+    for attempt in range(3):
+        response = client.get(f"/api/orders/after-{attempt}", headers=bearer)
+        assert (response.status_code, (response.get_json(silent=True) or {}).get("path")) == (
+            200, f"/orders/after-{attempt}"), (
+            f"after an abandoned answer, GET /api/orders/after-{attempt} answered {response.status_code} "
+            f"{response.data[:200]!r}: a connection with unread bytes went back to the pool; close it instead")
+
+
 def test_bad_json_and_odd_bodies_reach_the_upstream_untouched(client, upstream, bearer):
     body = b'{"lines": [1, 2,,, \xff'
     response = client.post("/api/orders", headers={**bearer, "Content-Type": "application/json"}, data=body)

@@ -1,6 +1,8 @@
 import json
+import sqlite3
 
 import pytest
+from chassis.database import create_database_engine
 from chassis.events import Event
 from chassis.metrics import ServiceMetrics
 from chassis.outbox import add_to_outbox, outbox, outbox_metadata, relay_once, unsent_count
@@ -92,3 +94,37 @@ def test_a_relay_dying_before_its_commit_publishes_again(engine, fake_channel):
         relay_once(engine, dying, "events")
     assert relay_once(engine, fake_channel, "events") == 1
     assert dying.published[0][3].message_id == fake_channel.published[0][3].message_id
+
+
+def test_the_relay_leaves_the_database_free_to_write_while_it_waits_for_the_broker(tmp_path, fake_channel):
+    """Under `make run` the web process, the consumer and the relay share one SQLite file with one
+    writer at a time: a relay that holds the write lock from its first publish to its commit makes
+    every order wait for the broker's confirms."""
+    path = tmp_path / "orders.db"
+    engine = create_database_engine(f"sqlite:///{path}")  # as the services make it: WAL, busy timeout
+    outbox_metadata.create_all(engine)
+    domain.create_all(engine)
+    for n in range(3):
+        place_order(engine, f"o-{n}")
+    refused = []
+
+    class WritingWhileConfirming(type(fake_channel)):
+        def basic_publish(self, *args, **kwargs):
+            super().basic_publish(*args, **kwargs)
+            other = sqlite3.connect(path, timeout=0)  # another process's write, which must not wait
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("INSERT INTO orders (id) VALUES (?)", (f"web-{len(self.published)}",))
+                other.commit()
+            except sqlite3.OperationalError as error:
+                refused.append(f"a write during publish {len(self.published)} was refused: {error}")
+            finally:
+                other.close()
+
+    try:
+        assert relay_once(engine, WritingWhileConfirming(), "events") == 3
+        assert not refused, ("the relay held SQLite's write lock while it published: read the rows, publish "
+                             "them, then mark the confirmed ones in one short write at the end; " + "; ".join(refused))
+        assert unsent_count(engine) == 0, "every confirmed row is marked sent"
+    finally:
+        engine.dispose()
