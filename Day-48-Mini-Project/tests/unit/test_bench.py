@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
+import psutil
 import pytest
 import requests
 
@@ -16,6 +19,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from loadtest.accounts import answered  # noqa: E402
+from loadtest.cpu_use import cpu_line, cpu_per_order, cpu_snapshot  # noqa: E402
 from loadtest.figures import held_to, percentile, saga_figures  # noqa: E402
 from loadtest.run_control import BenchSettings, Limits, RunStopped, wait_for_progress  # noqa: E402
 
@@ -166,3 +170,40 @@ def test_the_bench_imports_without_starting_anything_and_documents_its_flags():
                             text=True, timeout=60)
     assert answer.returncode == 0, answer.stderr
     assert "--database {sqlite,postgres}" in answer.stdout
+
+
+def test_cpu_per_order_is_each_process_share_of_the_level_costliest_first():
+    before = {"gateway": 10.0, "orders": 20.0, "bench (Locust)": 1.0}
+    after = {"gateway": 12.0, "orders": 26.0, "bench (Locust)": 1.5, "started later": 0.5}
+    spent = cpu_per_order(before, after, orders=1000)
+    assert list(spent)[:2] == ["orders", "gateway"], "the costliest process first"
+    assert spent == pytest.approx({"orders": 6.0, "gateway": 2.0, "started later": 0.5, "bench (Locust)": 0.5})
+
+
+def test_the_cpu_line_says_what_the_cores_allow_at_that_cost(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    line = cpu_line({"orders": 6.0, "gateway": 4.0})
+    assert "10.0 ms in all" in line and "orders 6.0, gateway 4.0" in line
+    assert "at most 200 orders/s" in line, "2 cores and 10 ms of CPU per order: 2,000 ms a second / 10 ms"
+
+
+def test_a_cpu_snapshot_counts_a_process_with_its_children():
+    """gunicorn's master does nothing; its worker, a child, does the work."""
+    burn = "sum(range(5_000_000)); open('burnt', 'w').close(); import time; time.sleep(60)"
+    with tempfile.TemporaryDirectory() as folder:
+        master = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "{burn}"; true'], cwd=folder)
+        try:
+            deadline = time.monotonic() + 30
+            while not (Path(folder) / "burnt").exists():
+                assert time.monotonic() < deadline, "the child never finished its work"
+                time.sleep(0.05)
+            [worker] = psutil.Process(master.pid).children()
+            own = worker.cpu_times().user + worker.cpu_times().system
+            seconds = cpu_snapshot({"web": master.pid})
+        finally:
+            for process in psutil.Process(master.pid).children():
+                process.kill()
+            master.kill()
+            master.wait()
+    assert seconds["web"] >= own > 0, f"the worker used {own:.2f} s; the snapshot counted {seconds['web']:.2f} s"
+    assert "bench (Locust)" in seconds, "the load generator counts its own CPU"
