@@ -56,3 +56,22 @@ def test_the_switch_is_retried_while_the_file_is_locked_and_other_errors_are_not
         switch_to_wal(LockedOnce(failures=1, message="disk I/O error"), pause=0)
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         switch_to_wal(LockedOnce(failures=10), attempts=3, pause=0)
+
+
+def test_every_connection_gets_the_settings_that_keep_writers_short(tmp_path):
+    """WAL (readers never block the writer), a busy timeout (writers wait for each other) and
+    synchronous=NORMAL (no fsync per commit while the one write lock is held), on every connection
+    of the pool: SQLite keeps only the journal mode in the file."""
+    from chassis.database import create_database_engine
+    from sqlalchemy import text
+
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'service.db'}")
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                settings = {name: connection.execute(text(f"PRAGMA {name}")).scalar_one()
+                            for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")}
+                assert settings == {"journal_mode": "wal", "busy_timeout": 15000, "synchronous": 1,
+                                    "foreign_keys": 1}, f"a connection of the pool runs with {settings}"
+    finally:
+        engine.dispose()
