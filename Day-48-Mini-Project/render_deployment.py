@@ -1,14 +1,17 @@
 """The deployment files, written from the system manifest: the Procfile (``make run``),
-docker-compose.yml, compose/postgres/init.sql and compose/prometheus/prometheus.yml.
+docker-compose.yml, compose/postgres/init.sql, compose/prometheus/prometheus.yml and the Kubernetes
+manifests kubernetes/base/system.yaml and kubernetes/overlays/kind/databases.yaml.
 
     python render_deployment.py           # from Day-48-Mini-Project: write the files that changed
     python render_deployment.py --check   # write nothing; exit 1 naming the files out of date
+    python render_deployment.py --images  # write nothing; print the images the Kubernetes manifests run
 
 Each of these files says again, in its own language, what system.toml says once (the processes,
 their packages, ports, databases and queues), so they are written from it rather than kept by hand:
-a service added to system.toml reaches all four with one command. What the manifest does not say is
+a service added to system.toml reaches all of them with one command. What the manifest does not say is
 written by hand once, in compose/infrastructure.yml (the infrastructure, the settings every
-container shares, a component's extra volumes and variables), and here (the shape of each line).
+container shares, a component's extra volumes and variables), in kubernetes/ (the Kustomize files, the
+shared settings, the signing key's mount, the broker and Redis), and here (the shape of each line).
 The files stay committed and readable, each headed by where it comes from, and
 tests/unit/test_rendered_deployment.py fails while one of them is out of date.
 
@@ -223,6 +226,263 @@ def service_entries(system: SystemManifest, service: Service, additions: dict) -
     return entries
 
 
+# ---- kubernetes/ ----
+# The system's own workloads (kubernetes/base/system.yaml) and, for a local cluster, a PostgreSQL per
+# service (kubernetes/overlays/kind/databases.yaml). What system.toml does not say is written by hand
+# beside them: the Kustomize files, the shared settings, the signing key's mount, the broker and Redis.
+
+KUBERNETES = Path("kubernetes")
+PART_OF = "week7-day48"  # every object's app.kubernetes.io/part-of, and the prefix of our own labels
+SERVICE_LABEL = f"{PART_OF}/service"  # on every pod of a service: its database admits exactly these
+IMAGE_TAG = "dev"  # what `kind load` and the images the CI job builds are tagged with
+SETTINGS = "system-settings"  # kubernetes/base/settings.env, through Kustomize's configMapGenerator
+BROKER_SECRET = "broker"  # holds AMQP_URL; made by the overlay (kind) or by whoever runs the cluster
+HEARTBEAT_FILE = "/tmp/heartbeat"
+HEARTBEAT_MAX_AGE = 30  # seconds: the same limit as docker-compose.yml's worker health check
+WEB_REPLICAS = 2  # two of each web process: a rollout or a lost node leaves one answering
+CONSUMER_REPLICAS = (2, 6)  # the consumers' HorizontalPodAutoscaler: at least two compete, at most six
+GATEWAY_COMPONENT = "gateway"  # the gateway's app.kubernetes.io/component (a service's processes: their kind)
+RESOURCES = {  # requests what an idle process uses; limits leave room for a burst (one gunicorn worker each)
+    "gateway": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+    WEB: {"requests": {"cpu": "100m", "memory": "160Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+    "worker": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+}
+
+
+def image(component: str) -> str:
+    """The image of a component (the gateway or a service): the Dockerfile built with its package."""
+    return f"{PART_OF}/{component}:{IMAGE_TAG}"
+
+
+def labels(process: Process, service: Service | None) -> dict[str, str]:
+    chosen = {"app.kubernetes.io/name": process.compose_name,
+              "app.kubernetes.io/component": GATEWAY_COMPONENT if service is None else process.kind,
+              "app.kubernetes.io/part-of": PART_OF}
+    if service is not None:
+        chosen[SERVICE_LABEL] = service.name
+    return chosen
+
+
+def database_host(service: Service) -> str:
+    """The Kubernetes Service in front of the service's own PostgreSQL (the kind overlay's)."""
+    return f"{service.database}-postgres"
+
+
+def database_secret(service: Service) -> str:
+    return f"{service.name}-database"
+
+
+def heartbeat_probe(period: int, failures: int) -> dict:
+    """An exec probe that fails once the worker's loop has not touched its heartbeat file for a while."""
+    check = (f"import os, sys, time; sys.exit(time.time() - os.path.getmtime('{HEARTBEAT_FILE}') "
+             f"> {HEARTBEAT_MAX_AGE})")
+    return {"exec": {"command": ["python", "-c", check]}, "periodSeconds": period, "timeoutSeconds": 5,
+            "failureThreshold": failures}
+
+
+def http_probe(path: str, period: int, failures: int) -> dict:
+    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "timeoutSeconds": 3,
+            "failureThreshold": failures}
+
+
+def container(process: Process, service: Service | None, system: SystemManifest) -> dict:
+    """The one container of a process's pod: its command, port, settings, probes and resources."""
+    env: list[dict] = []
+    if service is None:  # the gateway: the Services of the upstreams stand in for Consul
+        env += [{"name": s.instances_variable, "value": f"http://{s.name}:{s.port}"} for s in system.web_services]
+    else:
+        env += [{"name": "DATABASE_URL",
+                 "valueFrom": {"secretKeyRef": {"name": database_secret(service), "key": "DATABASE_URL"}}},
+                {"name": "AMQP_URL", "valueFrom": {"secretKeyRef": {"name": BROKER_SECRET, "key": "AMQP_URL"}}}]
+    spec: dict = {"name": process.kind, "image": image(service.name if service else system.gateway.name),
+                  "imagePullPolicy": "IfNotPresent"}
+    if process.kind == WEB:
+        spec["command"] = ["gunicorn", "-c", "python:chassis.gunicorn_config", "--bind", f"0.0.0.0:{process.port}",
+                           f"{process.package}.app:create_app()"]
+        spec["ports"] = [{"name": "http", "containerPort": process.port}]
+    else:
+        spec["command"] = list(process.worker_command)
+        spec["ports"] = [{"name": "metrics", "containerPort": system.worker_metrics_port}]
+        env += [{"name": "HEARTBEAT_FILE", "value": HEARTBEAT_FILE},
+                {"name": "METRICS_PORT", "value": str(system.worker_metrics_port)}]
+    spec["env"] = env
+    spec["envFrom"] = [{"configMapRef": {"name": SETTINGS}}]
+    # --8<-- [start:probes]
+    if process.kind == WEB:
+        # Started: live answers. Ready: the database and the broker answer too (Day 47 § 6.1).
+        spec["startupProbe"] = http_probe("/health/live", 2, 30)
+        spec["livenessProbe"] = http_probe("/health/live", 10, 3)
+        spec["readinessProbe"] = http_probe("/health/ready", 5, 2)
+    else:
+        # A worker beats only while connected: five minutes to the first beat, then 30 s plus the period.
+        spec["startupProbe"] = heartbeat_probe(5, 60)
+        spec["livenessProbe"] = heartbeat_probe(15, 3)
+    # --8<-- [end:probes]
+    kind = "gateway" if service is None else (WEB if process.kind == WEB else "worker")
+    spec["resources"] = RESOURCES[kind]
+    spec["securityContext"] = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                               "capabilities": {"drop": ["ALL"]}}
+    spec["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    return spec
+
+
+def deployment(process: Process, service: Service | None, system: SystemManifest) -> dict:
+    pod_labels = labels(process, service)
+    spec: dict = {}
+    if process.kind == WEB:
+        spec["replicas"] = WEB_REPLICAS
+    elif process.kind != CONSUMER:  # a relay
+        spec["replicas"] = 1  # SKIP LOCKED makes a second one safe, not useful
+    # A consumer has no replicas here: its HorizontalPodAutoscaler owns the number.
+    spec["selector"] = {"matchLabels": {"app.kubernetes.io/name": process.compose_name}}
+    spec["template"] = {
+        "metadata": {"labels": pod_labels},
+        "spec": {
+            # The Dockerfile's user; fsGroup lets it read the files of mounted Secrets.
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "terminationGracePeriodSeconds": 30,
+            "containers": [container(process, service, system)],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        },
+    }
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": process.compose_name, "labels": pod_labels}, "spec": spec}
+
+
+def web_service(process: Process, service: Service | None) -> dict:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": process.compose_name, "labels": labels(process, service)},
+            "spec": {"selector": {"app.kubernetes.io/name": process.compose_name},
+                     "ports": [{"name": "http", "port": process.port, "targetPort": "http"}]}}
+
+
+def web_ingress_policy(process: Process, service: Service | None) -> dict:
+    """The gateway takes traffic from anywhere; a service's web process only from the gateway."""
+    rule: dict = {"ports": [{"protocol": "TCP", "port": process.port}]}
+    if service is not None:
+        rule["from"] = [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": GATEWAY_COMPONENT,
+                                                         "app.kubernetes.io/part-of": PART_OF}}}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": f"{process.compose_name}-ingress", "labels": labels(process, service)},
+            "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": process.compose_name}},
+                     "policyTypes": ["Ingress"], "ingress": [rule]}}
+
+
+def consumer_autoscaling(process: Process, service: Service) -> list[dict]:
+    """A consumer's HorizontalPodAutoscaler (on CPU) and its PodDisruptionBudget (one always reading)."""
+    minimum, maximum = CONSUMER_REPLICAS
+    metadata = {"name": process.compose_name, "labels": labels(process, service)}
+    return [
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata,
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": process.compose_name},
+                  "minReplicas": minimum, "maxReplicas": maximum,
+                  "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                      "type": "Utilization", "averageUtilization": 70}}}]}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata,
+         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": process.compose_name}}}},
+    ]
+
+
+class ManifestDumper(yaml.SafeDumper):
+    """Block YAML as kubectl users write it: lists indented under their key, and no anchors."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
+
+
+def yaml_documents(objects: list[tuple[str, dict]]) -> str:
+    """``---``-separated YAML documents, each after its one-line comment."""
+    return "".join(f"---\n# {comment}\n" + yaml.dump(document, Dumper=ManifestDumper, sort_keys=False, width=110)
+                   for comment, document in objects)
+
+
+def kubernetes_system(system: SystemManifest) -> str:
+    """kubernetes/base/system.yaml: a Deployment per process of the Procfile, a Service and an ingress
+    NetworkPolicy per web process, and a HorizontalPodAutoscaler and PodDisruptionBudget per consumer."""
+    objects: list[tuple[str, dict]] = []
+    gateway = system.gateway.process
+    objects += [(f"{gateway.compose_name}: the only way in (Procfile `{gateway.local_name}`)",
+                 deployment(gateway, None, system)),
+                (f"{gateway.compose_name}: the Service the overlays expose", web_service(gateway, None)),
+                (f"{gateway.compose_name}: takes traffic from anywhere", web_ingress_policy(gateway, None))]
+    for service in system.services:
+        for process in service.processes:
+            objects.append((f"{process.compose_name}: {service.name}'s {process.kind} (Procfile `{process.local_name}`)",
+                            deployment(process, service, system)))
+            if process.kind == WEB:
+                objects += [(f"{process.compose_name}: found by name, balanced over ready pods",
+                             web_service(process, service)),
+                            (f"{process.compose_name}: only the gateway calls it", web_ingress_policy(process, service))]
+            elif process.kind == CONSUMER:
+                objects += [(f"{process.compose_name}: {what}", document) for what, document in
+                            zip(("more pods when busy", "a drain keeps one reading"),
+                                consumer_autoscaling(process, service), strict=True)]
+    return (header("#", "system.toml")
+            + "# The Day 48 system's own workloads for Kubernetes; kubernetes/README.md says what each object does.\n"
+            + yaml_documents(objects))
+
+
+def database_objects(service: Service) -> list[tuple[str, dict]]:
+    """A service's own PostgreSQL for a local cluster: its Secret, Service, StatefulSet and the
+    NetworkPolicy that admits the service's pods and nobody else."""
+    host, role, name = database_host(service), service.database_role, service.database
+    pod_labels = {"app.kubernetes.io/name": host, "app.kubernetes.io/component": "database",
+                  "app.kubernetes.io/part-of": PART_OF}
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": database_secret(service), "labels": pod_labels},
+              # A local lab's password (the role's name, as in init.sql); a real cluster's comes from elsewhere.
+              "stringData": {"DATABASE_URL": f"postgresql://{role}:{role}@{host}:5432/{name}",
+                             "POSTGRES_USER": role, "POSTGRES_PASSWORD": role, "POSTGRES_DB": name}}
+    headless = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": host, "labels": pod_labels},
+                "spec": {"clusterIP": "None", "selector": {"app.kubernetes.io/name": host},
+                         "ports": [{"name": "postgres", "port": 5432, "targetPort": "postgres"}]}}
+    ready = {"exec": {"command": ["pg_isready", "-U", role, "-d", name]}, "periodSeconds": 5, "timeoutSeconds": 3}
+    statefulset = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": host, "labels": pod_labels},
+        "spec": {
+            "serviceName": host, "replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": host}},
+            "template": {"metadata": {"labels": pod_labels}, "spec": {"containers": [{
+                "name": "postgres", "image": "postgres:16-alpine",
+                "envFrom": [{"secretRef": {"name": database_secret(service)}}],
+                "env": [{"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}],
+                "ports": [{"name": "postgres", "containerPort": 5432}],
+                "readinessProbe": {**ready, "failureThreshold": 3},
+                "livenessProbe": {**ready, "periodSeconds": 15, "failureThreshold": 4, "initialDelaySeconds": 30},
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                              "limits": {"cpu": "1", "memory": "512Mi"}},
+                "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+        }}
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": f"{host}-ingress", "labels": pod_labels},
+              "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": host}}, "policyTypes": ["Ingress"],
+                       "ingress": [{"from": [{"podSelector": {"matchLabels": {SERVICE_LABEL: service.name}}}],
+                                    "ports": [{"protocol": "TCP", "port": 5432}]}]}}
+    return [(f"{service.name}'s login and database URL (lab credentials)", secret),
+            (f"{host}: the name {service.name}'s DATABASE_URL uses", headless),
+            (f"{host}: {service.name}'s own PostgreSQL", statefulset),
+            (f"{host}: only {service.name}'s pods reach it", policy)]
+
+
+def kubernetes_databases(system: SystemManifest) -> str:
+    return (header("#", "system.toml")
+            + "# A PostgreSQL per service for a local cluster (database per service, Day 43), each reachable only\n"
+              "# from its own service's pods. On a managed cluster a managed database replaces each (kubernetes/README.md).\n"
+            + yaml_documents([item for service in system.services for item in database_objects(service)]))
+
+
+def images(system: SystemManifest) -> list[tuple[str, str, int]]:
+    """``(image, package, PORT build argument)`` of every image the manifests run."""
+    built = [(image(system.gateway.name), system.gateway.package, system.gateway.port)]
+    built += [(image(s.name), s.package, s.port or system.worker_metrics_port) for s in system.services]
+    return built
+
+
 # ---- all of them ----
 
 def rendered_files(system: SystemManifest, root: Path = DAY_48) -> dict[Path, str]:
@@ -233,6 +493,8 @@ def rendered_files(system: SystemManifest, root: Path = DAY_48) -> dict[Path, st
         Path("docker-compose.yml"): docker_compose(system, infrastructure),
         Path("compose") / "postgres" / "init.sql": init_sql(system),
         Path("compose") / "prometheus" / "prometheus.yml": prometheus_yml(system),
+        KUBERNETES / "base" / "system.yaml": kubernetes_system(system),
+        KUBERNETES / "overlays" / "kind" / "databases.yaml": kubernetes_databases(system),
     }
 
 
@@ -246,12 +508,19 @@ def out_of_date(root: Path = DAY_48, system: SystemManifest | None = None) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+    parser.add_argument("--images", action="store_true",
+                        help="write nothing; print `IMAGE PACKAGE PORT` for each image the Kubernetes manifests run")
     arguments = parser.parse_args(argv)
+    if arguments.images:  # what the CI job builds, with the Dockerfile's SERVICE and PORT arguments
+        for name, package, port in images(load_system_manifest(DAY_48 / "system.toml")):
+            print(name, package, port)
+        return 0
     stale = out_of_date()
     for path, text in stale.items():
         if arguments.check:
             print(f"{path} is out of date with system.toml: run `{COMMAND}` in Day-48-Mini-Project")
         else:
+            (DAY_48 / path).parent.mkdir(parents=True, exist_ok=True)
             (DAY_48 / path).write_text(text, encoding="utf-8")
             print(f"wrote {path}")
     if not stale:

@@ -1,8 +1,8 @@
 """Adding a service touches at most six files, shown by doing it: in a copy of Day-48-Mini-Project,
 a shipping-service that consumes ``order.approved`` and records a shipment in its own table is
 written by hand (the files in adding_a_service/, PROJECT-GUIDE.md § 13), render_deployment.py
-writes the Procfile and the Compose, PostgreSQL and Prometheus files, the copy's own manifest,
-compose and contract tests pass, and its consumer, run as ``python -m shipping_service consume``,
+writes the Procfile and the Compose, PostgreSQL, Prometheus and Kubernetes files, the copy's own
+manifest, compose, Kubernetes and contract tests pass, and its consumer, run as ``python -m shipping_service consume``,
 records the shipment of an approved order published to the broker."""
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ DAY_48 = Path(__file__).resolve().parents[2]
 REPOSITORY = COURSE_ROOT  # not DAY_48.parent: this folder may be a copy elsewhere, as a starter under test is
 EXAMPLE = Path(__file__).resolve().parent / "adding_a_service"
 MAX_FILES_BY_HAND = 6
-GENERATED = {"Procfile", "docker-compose.yml", "compose/postgres/init.sql", "compose/prometheus/prometheus.yml"}
+GENERATED = {"Procfile", "docker-compose.yml", "compose/postgres/init.sql", "compose/prometheus/prometheus.yml",
+             "kubernetes/base/system.yaml", "kubernetes/overlays/kind/databases.yaml"}
 # The copy's own checks of the manifest, the deployment files and the event contracts.
 COPY_TESTS = ["tests/unit/test_system_manifest.py", "tests/unit/test_rendered_deployment.py",
-              "tests/unit/test_compose.py", "tests/unit/test_event_contracts.py"]
+              "tests/unit/test_compose.py", "tests/unit/test_kubernetes_manifests.py",
+              "tests/unit/test_event_contracts.py"]
 APPROVED_ROW_END = "| `{order_id, user_id, total_cents}` | notifications-service |"
 
 

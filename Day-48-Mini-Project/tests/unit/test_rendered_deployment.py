@@ -82,3 +82,26 @@ def test_a_consumer_only_service_gets_its_processes_database_and_scrape_target_a
         assert compose[name]["environment"]["METRICS_PORT"] == "9100"
     workers = yaml.safe_load(files["prometheus.yml"])["scrape_configs"][-1]["dns_sd_configs"][0]["names"]
     assert workers[-2:] == ["audit-relay", "audit-consumer"]
+
+
+def test_a_consumer_only_service_gets_kubernetes_workers_and_a_database_but_no_service():
+    document = tomllib.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
+    document["services"].append({"name": "audit-service", "short_name": "audit", "package": "audit_service",
+                                 "database": "audit", "processes": ["relay", "consumer"]})
+    files = rendered_files(parse_system_manifest(document))
+    objects = {(o["kind"], o["metadata"]["name"]): o
+               for path in (Path("kubernetes/base/system.yaml"), Path("kubernetes/overlays/kind/databases.yaml"))
+               for o in yaml.safe_load_all(files[path]) if o}
+
+    for name, command in (("audit-relay", "relay"), ("audit-consumer", "consume")):
+        container = objects[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["python", "-m", "audit_service", command]
+        assert container["image"] == "week7-day48/audit-service:dev"
+    assert ("HorizontalPodAutoscaler", "audit-consumer") in objects and ("PodDisruptionBudget", "audit-consumer") in objects
+    assert ("HorizontalPodAutoscaler", "audit-relay") not in objects, "a relay does not scale on load"
+    assert not any(name.startswith("audit-service") for kind, name in objects if kind in ("Deployment", "Service"))
+    secret = objects[("Secret", "audit-service-database")]["stringData"]
+    assert secret["DATABASE_URL"] == "postgresql://audit_service:audit_service@audit-postgres:5432/audit"
+    assert ("StatefulSet", "audit-postgres") in objects
+    assert objects[("NetworkPolicy", "audit-postgres-ingress")]["spec"]["ingress"][0]["from"] == [
+        {"podSelector": {"matchLabels": {"week7-day48/service": "audit-service"}}}]
