@@ -120,14 +120,12 @@ class BadOutgoingHeader(ValueError):
     """The client sent a header value no HTTP client will send on (a 400, not a 500)."""
 
 
-# --8<-- [start:connection_pool]
 def connection_pool(connections_per_instance: int = 32) -> urllib3.PoolManager:
     """Kept-alive connections to the upstreams, through urllib3 itself: a proxy needs no cookie jar,
     no proxy settings from the environment and no redirects of its own, and urllib3 alone costs a
     fraction of the CPU that building a ``requests`` request does on every call. No retries either:
     the gateway decides what may be tried again (``Forwarder.forward``)."""
     return urllib3.PoolManager(num_pools=16, maxsize=connections_per_instance, block=False, retries=False)
-# --8<-- [end:connection_pool]
 
 
 class Forwarder:
@@ -197,10 +195,14 @@ class Forwarder:
             with client_span(outgoing.method, url, name=f"{outgoing.method} {service}") as trace_headers:
                 span = trace.get_current_span()
                 span.set_attribute("server.address", base_url)
+                headers = header_dict(outgoing.headers + list(trace_headers.items()))
+                sent = {name.lower() for name in headers}
+                # urllib3 would add its own when the client sent none: the upstream gets the client's only.
+                headers.update({name: urllib3.util.SKIP_HEADER for name in ("User-Agent", "Accept-Encoding")
+                                if name.lower() not in sent})
                 try:
                     response = self.pool.request(
-                        outgoing.method, url, headers=header_dict(outgoing.headers + list(trace_headers.items())),
-                        body=outgoing.body or None, timeout=self.timeout, redirect=False,
+                        outgoing.method, url, headers=headers, body=outgoing.body or None, timeout=self.timeout, redirect=False,
                         preload_content=False, decode_content=False)
                 except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProtocolError) as error:
                     # Refused, reset or closed before an answer (checked first: a NewConnectionError is

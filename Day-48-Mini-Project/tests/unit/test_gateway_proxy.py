@@ -102,6 +102,19 @@ def test_spoofed_identity_forwarding_and_hop_by_hop_headers_never_reach_the_upst
     assert upstream.extensions["seen"][-1]["query"] == "limit=5"
 
 
+def test_the_gateway_invents_no_header_the_client_did_not_send(client, upstream, bearer):
+    """Only the forwarding headers are the gateway's own: no client library's User-Agent or
+    Accept-Encoding (an upstream that compresses for a client that never asked would be wrong)."""
+    client.get("/api/orders/plain", headers={**bearer, "User-Agent": "shop-app/1.0"})
+    client.environ_base.pop("HTTP_USER_AGENT", None)  # the test client's own "Werkzeug/..."
+    client.get("/api/orders/plain", headers=bearer)
+    named, anonymous = (seen["headers"] for seen in upstream.extensions["seen"][-2:])
+    assert named.get("User-Agent") == "shop-app/1.0"
+    assert "Accept-Encoding" not in named and "Accept-Encoding" not in anonymous, (
+        f"the client asked for no encoding; the upstream got Accept-Encoding: {anonymous.get('Accept-Encoding')}")
+    assert "User-Agent" not in anonymous, f"the upstream got User-Agent: {anonymous['User-Agent']}"
+
+
 def test_hop_by_hop_headers_of_the_upstream_never_reach_the_client(client, bearer):
     response = client.get("/api/orders/hop", headers=bearer)
     assert response.status_code == 200 and response.data == b"hop"
