@@ -58,6 +58,7 @@ from locust.env import Environment
 import argparse
 import math
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -457,4 +458,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A SIGTERM (`timeout`, a CI job cancelled) unwinds like Ctrl-C, so that the system's processes, each
+    # in a session of its own, are stopped and its queues and databases removed, not left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     sys.exit(main())
