@@ -1,6 +1,7 @@
 """Where the CPU goes: each process's CPU time (user + system, its children included), so that a level
 can say how many milliseconds of CPU one order costs in each process and what that allows on this
-machine's cores. The broker is counted too when it runs here (RabbitMQ's ``beam.smp``)."""
+machine's cores. The servers are counted too when they run here: RabbitMQ (``beam.smp``) and
+PostgreSQL (the postmaster with its backends), each as a whole, other clients' work included."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 
 import psutil
 
-BROKER = "rabbitmq (whole server)"
+SERVERS = {"beam.smp": "rabbitmq (whole server)", "postgres": "postgresql (whole server)"}
 LOAD_GENERATOR = "bench (Locust)"
 
 
@@ -23,22 +24,29 @@ def tree_cpu_seconds(process: psutil.Process) -> float:
         return 0.0
 
 
-def _broker() -> psutil.Process | None:
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "beam.smp":
-            return process
-    return None
+def _servers() -> dict[str, psutil.Process]:
+    """Each server's top process (PostgreSQL's backends are children of its postmaster)."""
+    found = {}
+    for process in psutil.process_iter(["name", "ppid"]):
+        label = SERVERS.get(process.info["name"])
+        if label and label not in found:
+            try:
+                parent = psutil.Process(process.info["ppid"]).name()
+            except psutil.Error:
+                parent = ""
+            if parent != process.info["name"]:
+                found[label] = process
+    return found
 
 
 def cpu_snapshot(pids: Mapping[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each named process tree, by this process and by a local broker."""
+    """CPU seconds used so far by each named process tree, by this process and by the local servers."""
     seconds = {name: tree_cpu_seconds(psutil.Process(pid)) for name, pid in pids.items() if psutil.pid_exists(pid)}
     # This process only, not its children: the system's processes are counted under their own names.
     own = psutil.Process(os.getpid()).cpu_times()
     seconds[LOAD_GENERATOR] = own.user + own.system
-    broker = _broker()
-    if broker is not None:
-        seconds[BROKER] = tree_cpu_seconds(broker)
+    for label, server in _servers().items():
+        seconds[label] = tree_cpu_seconds(server)
     return seconds
 
 
