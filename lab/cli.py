@@ -126,6 +126,10 @@ def run_with_progress(tasks: list[Task], target: str, jobs: int | None, state: S
 def cmd_grade(course: Course, args) -> int:
     if args.base_url:
         return cmd_grade_system(course, args)
+    if args.processes:
+        print("--processes goes with --base-url: `python -m lab grade 48 --base-url URL --processes FILE`",
+              file=sys.stderr)
+        return 2
     tasks = course.select(args.selector)
     if args.class_dir or args.submission:
         tasks = sandboxed(tasks)
@@ -212,7 +216,13 @@ def cmd_grade_system(course: Course, args) -> int:
     if not days:
         print(f"--base-url grades one day's system: name the day, e.g. `python -m lab grade 48 --base-url {args.base_url}`")
         return 2
-    result = grade_system(days[0], args.base_url)
+    if args.processes is not None:
+        if not args.processes.is_file():
+            print(f"--processes: no file at {args.processes}", file=sys.stderr)
+            return 2
+        print(f"grading under faults: the suite starts every process in {args.processes} as you, on this machine, "
+              "and kills them on purpose; use it for a system you would run yourself", file=sys.stderr)
+    result = grade_system(days[0], args.base_url, processes=args.processes)
     emit_report([result], args)
     return 0 if result.state == "passing" else 1
 
@@ -319,6 +329,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, help="tasks graded at once, across the whole class with --class "
                                             "(default: the number of cores)")
     g.add_argument("--base-url", help="grade a running system (Day 48) through this URL with the day's acceptance suite")
+    g.add_argument("--processes", type=Path, metavar="FILE",
+                   help="with --base-url: start the system from this Procfile or TOML file and grade it under "
+                        "faults too (processes killed and restarted, broker connections closed)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr while tests run")
     g.set_defaults(run=cmd_grade)
 

@@ -42,7 +42,7 @@ def table(results: list[TaskResult], verbose: bool = True) -> str:
             if r.flags:
                 out.write(f"      {FLAG_MARK} flagged for review: {flag_line(r.flags)}\n")
             if verbose:
-                for line in failure_lines(r):
+                for line in weighted_lines(r) if r.weighted and not r.error else failure_lines(r):
                     out.write(f"      {line}\n")
     total = sum(r.score for r in results)
     possible = sum(r.points for r in results)
@@ -78,6 +78,20 @@ def failure_lines(result: TaskResult, limit: int = 3) -> list[str]:
     return lines
 
 
+def weighted_lines(result: TaskResult) -> list[str]:
+    """Every test with its weight and the points it earned, heaviest first; why each failure failed."""
+    total = sum(t.weight for t in result.tests) or 1.0
+    lines = [f"{'':2}{'weight':>6}  {'points':>13}  test"]
+    for test in sorted(result.tests, key=lambda t: (-t.weight, t.nodeid)):
+        possible = result.points * test.weight / total
+        earned = possible if test.outcome == "passed" else 0.0
+        mark = "✓" if test.outcome == "passed" else "✗"
+        lines.append(f"{mark:2}{test.weight:>6g}  {earned:>6.2f}/{possible:<6.2f}  {test.name}")
+        if test.outcome != "passed":
+            lines.append(f"{'':26}{first_line(test.message) or test.outcome}"[:200])
+    return lines
+
+
 def as_json(results: list[TaskResult]) -> str:
     return json.dumps({
         "score": round(sum(r.score for r in results), 2),
@@ -91,7 +105,8 @@ def gradescope(results: list[TaskResult]) -> str:
     tests = []
     for r in results:
         output = r.error or "\n".join(
-            f"{'PASS' if t.outcome == 'passed' else 'FAIL'} {t.name}" + (f"\n    {t.message}" if t.message and t.outcome != "passed" else "")
+            f"{'PASS' if t.outcome == 'passed' else 'FAIL'} {t.name}" + (f" (weight {t.weight:g})" if r.weighted else "")
+            + (f"\n    {t.message}" if t.message and t.outcome != "passed" else "")
             for t in r.tests)
         if r.flags:
             output += f"\n\n{FLAG_MARK} flagged for review (a person reads these; the score is unchanged):\n"

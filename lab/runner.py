@@ -31,6 +31,7 @@ class TestResult:
     nodeid: str
     outcome: str  # passed | failed | error | skipped | missing
     message: str = ""
+    weight: float = 1.0  # its share of the task's points, relative to the other tests' (Day 48's acceptance suite)
 
     @property
     def name(self) -> str:
@@ -62,9 +63,15 @@ class TaskResult:
 
     @property
     def score(self) -> float:
-        if self.error or not self.total:
+        """The points, shared among the tests by weight (equally, unless a weights file says otherwise)."""
+        weight = sum(t.weight for t in self.tests)
+        if self.error or not self.total or weight <= 0:
             return 0.0
-        return round(self.points * self.passed / self.total, 2)
+        return round(self.points * sum(t.weight for t in self.tests if t.outcome == "passed") / weight, 2)
+
+    @property
+    def weighted(self) -> bool:
+        return any(t.weight != 1.0 for t in self.tests)
 
     @property
     def state(self) -> str:
@@ -144,6 +151,7 @@ def read_report(path: Path) -> Report:
         elif event == "started":
             report.started.append(entry["nodeid"])
         else:
+            entry.pop("weight", None)  # weights come from the course's data, never from the test process
             report.results.append(TestResult(**entry))
     return report
 

@@ -25,6 +25,10 @@ JUSTIFIED_ON_DAY_48 = {
     "chassis/registration.py": ("atexit",),  # deregisters the service from Consul as it exits
     "bench/full_flow.py": ("lab",),  # the harness's helpers: queues cleaned up, databases made and dropped
     "bench/loadtest/nginx_proxy.py": ("subprocess",),  # starts nginx as the bench's anchor
+    # The fault grading: starts, kills and restarts a builder's processes, reads their sockets in /proc,
+    # and closes their broker connections with rabbitmqctl.
+    "acceptance/system_processes.py": ("subprocess", "os.killpg", "'/proc'", "'/proc/'"),
+    "acceptance/broker_connections.py": ("subprocess",),
 }
 
 
