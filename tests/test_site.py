@@ -431,22 +431,22 @@ def survey(tab: Tab, base_url: str, site: Path, viewport: dict) -> dict[str, dic
     return seen
 
 
-@pytest.fixture(scope="module")
-def desktop(browser, base_url, site) -> dict[str, dict]:
+def surveyed(browser, base_url, site, viewport) -> dict[str, dict]:
     tab = Tab(browser)
     try:
-        yield survey(tab, base_url, site, DESKTOP)
+        return survey(tab, base_url, site, viewport)
     finally:
         tab.close()
+
+
+@pytest.fixture(scope="module")
+def desktop(browser, base_url, site) -> dict[str, dict]:
+    return surveyed(browser, base_url, site, DESKTOP)
 
 
 @pytest.fixture(scope="module")
 def phone(browser, base_url, site) -> dict[str, dict]:
-    tab = Tab(browser)
-    try:
-        yield survey(tab, base_url, site, PHONE)
-    finally:
-        tab.close()
+    return surveyed(browser, base_url, site, PHONE)
 
 
 REPORTED: list[str] = []  # the measurements of this run, in artifacts/site-measurements.txt
